@@ -1,0 +1,124 @@
+import type { OpikSpan, OpikTrace } from './opik-records.js';
+
+/** A subagent transcript that belongs to a session (old top-level layout or `<session>/subagents/`). */
+export interface AgentFile {
+  agentId: string;
+  path: string;
+  /** `agent-<id>.meta.json` beside it, when present. */
+  metaPath?: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** One Claude Code session as discovery sees it: stat data only, no content read. */
+export interface SessionFile {
+  sessionId: string;
+  path: string;
+  /** The folder under `projects/` (encoded cwd). Display only: the real project path is the `cwd` field. */
+  projectDir: string;
+  root: string;
+  size: number;
+  mtimeMs: number;
+  dev: number;
+  ino: number;
+  agents: AgentFile[];
+}
+
+/** Identity of an exported conversation, kept in state so every re-send reuses the same ids. */
+export interface ConversationIdentity {
+  traceId: string;
+  /** Time part of every id of this conversation: when it was first exported. */
+  epochMs: number;
+}
+
+/** Where a subagent's spans hang: learnt from the spawning tool_use, kept in state. */
+export interface AgentLink {
+  traceId: string;
+  parentSpanId: string;
+  epochMs: number;
+  conversationKey: string;
+}
+
+export interface MappingOptions {
+  projectName: string;
+  host: string;
+  user: string;
+  /** Export time for ids of entities seen for the first time. */
+  nowMs: number;
+  redact: boolean;
+  extraRedactPatterns: string[];
+  /** Text fields longer than this are cut with a marker (Opik and its SDKs choke on huge fields). */
+  maxFieldChars: number;
+}
+
+export interface ParseTask {
+  session: SessionFile;
+  /** Byte offset and 1-based line number to resume the trunk file at. */
+  startOffset: number;
+  startLine: number;
+  /** Soft cap: stop at the first conversation boundary after this many bytes, to bound memory. */
+  maxChunkBytes: number;
+  /** Whether the previous chunk (or sync) already saw a human prompt before `startOffset`. */
+  knownConversations: Record<string, ConversationIdentity>;
+  knownAgentLinks: Record<string, AgentLink>;
+  /** Agent files whose size changed since they were last exported. */
+  changedAgentIds: string[];
+  options: MappingOptions;
+}
+
+export interface ParseWarning {
+  file: string;
+  line: number;
+  message: string;
+}
+
+/** One conversation (turn) mapped to Opik records. */
+export interface MappedConversation {
+  /** Stable key: the uuid of the prompt line (or first line for a headless conversation). */
+  key: string;
+  identity: ConversationIdentity;
+  /** Content fingerprint: changes whenever a line is added to the conversation or its subagents. */
+  fingerprint: string;
+  /** Byte offset of the conversation's first line in the trunk file. */
+  startOffset: number;
+  startLine: number;
+  trace: OpikTrace;
+  spans: OpikSpan[];
+  /** True when it is the last conversation of the file and may still grow. */
+  isOpen: boolean;
+}
+
+/** Records of subagent files linked to a conversation that was not re-parsed this time. */
+export interface OrphanAgentRecords {
+  agentId: string;
+  spans: OpikSpan[];
+}
+
+export interface SessionSummaryMeta {
+  title?: string;
+  firstPrompt?: string;
+  cwd?: string;
+  gitBranch?: string;
+  version?: string;
+  messageCount: number;
+  lastTimestamp?: string;
+}
+
+export interface ParseResult {
+  sessionId: string;
+  conversations: MappedConversation[];
+  /** Spans of changed subagent files whose conversation is older than this chunk. */
+  agentRecords: OrphanAgentRecords[];
+  agentLinks: Record<string, AgentLink>;
+  /** Where the next parse must start (the open conversation's first line), and its line number. */
+  resumeOffset: number;
+  resumeLine: number;
+  /** Offset up to which lines are complete (the last `\n` read). */
+  finalOffset: number;
+  finalLine: number;
+  /** False when the chunk cap stopped the parse before `finalOffset` reached the end of data. */
+  done: boolean;
+  warnings: ParseWarning[];
+  meta: SessionSummaryMeta;
+  bytesRead: number;
+}

@@ -1,0 +1,35 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * A UUIDv7 whose 48-bit time part is `epochMs` and whose 74 random bits come from sha256(key).
+ *
+ * Why not the event time: Opik Cloud rejects a *new* id whose embedded time is more than 24 h away
+ * from now, so backfilled history must embed the time of its first export (kept in state), while
+ * the key keeps every re-send (`--force`, crash-restart, concurrent hooks) on the same id.
+ */
+export function createStableUuidV7(epochMs: number, key: string): string {
+  const bytes = createHash('sha256').update(key).digest();
+  const ms = Math.max(0, Math.min(Math.floor(epochMs), 2 ** 48 - 1));
+  bytes[0] = Math.floor(ms / 2 ** 40) & 0xff;
+  bytes[1] = Math.floor(ms / 2 ** 32) & 0xff;
+  bytes[2] = (ms >>> 24) & 0xff;
+  bytes[3] = (ms >>> 16) & 0xff;
+  bytes[4] = (ms >>> 8) & 0xff;
+  bytes[5] = ms & 0xff;
+  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
+  const hex = bytes.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+export function isUuidV7(value: string): boolean {
+  return UUID_V7.test(value);
+}
+
+/** The millisecond timestamp embedded in a UUIDv7. */
+export function readUuidV7Time(value: string): number {
+  const hex = value.replace(/-/g, '').slice(0, 12);
+  return parseInt(hex, 16);
+}
