@@ -58,7 +58,6 @@ export interface ParseTask {
   startLine: number;
   /** Soft cap: stop at the first conversation boundary after this many bytes, to bound memory. */
   maxChunkBytes: number;
-  /** Whether the previous chunk (or sync) already saw a human prompt before `startOffset`. */
   knownConversations: Record<string, ConversationIdentity>;
   knownAgentLinks: Record<string, AgentLink>;
   /** Agent files whose size changed since they were last exported. */
@@ -100,7 +99,10 @@ export interface SessionSummaryMeta {
   cwd?: string;
   gitBranch?: string;
   version?: string;
+  /** user + assistant lines before the resume offset (closed conversations) read by this parse. */
   messageCount: number;
+  /** user + assistant lines of the open conversation (re-read on every sync, so not accumulated). */
+  openMessageCount?: number;
   lastTimestamp?: string;
 }
 

@@ -1,0 +1,61 @@
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { parseSession } from '../pipeline/parse-session.js';
+import type { ParseResult, ParseTask } from '../pipeline/session-model.js';
+
+export interface ParsePool {
+  run(task: ParseTask): Promise<ParseResult>;
+  /** Threads actually started (0 while everything ran inline). */
+  readonly threads: number;
+  close(): Promise<void>;
+}
+
+/** Work below this many bytes is parsed on the main thread: starting a worker costs more than it saves. */
+export const INLINE_THRESHOLD_BYTES = 4 * 1024 * 1024;
+
+function workerLocation(): { filename: string; execArgv: string[] } {
+  const here = import.meta.url;
+  // Under tsx/vitest this module is the .ts source: the worker needs the same loader.
+  if (here.endsWith('.ts')) {
+    return { filename: new URL('../workers/parse-session-worker.ts', here).href, execArgv: ['--import', 'tsx'] };
+  }
+  return { filename: new URL('../workers/parse-session-worker.js', here).href, execArgv: [] };
+}
+
+/**
+ * A lazily started Piscina pool sized to the cores. Small tasks run inline so a hook call on one small
+ * session never pays for a thread; `keepWarm` (watch mode) keeps idle threads instead of letting them go.
+ */
+export function createParsePool(options: { threads?: number; keepWarm?: boolean; inlineThresholdBytes?: number } = {}): ParsePool {
+  const maxThreads = Math.max(1, options.threads ?? availableParallelism());
+  const threshold = options.inlineThresholdBytes ?? INLINE_THRESHOLD_BYTES;
+  let pool: Piscina | undefined;
+  const ensurePool = (): Piscina => {
+    if (!pool) {
+      const { filename, execArgv } = workerLocation();
+      pool = new Piscina({
+        filename,
+        execArgv,
+        minThreads: options.keepWarm ? maxThreads : 0,
+        maxThreads,
+        // Piscina's default idleTimeout of 0 respawns threads after every idle moment (libs.md §2).
+        idleTimeout: options.keepWarm ? 2 ** 31 - 1 : 30_000,
+      });
+    }
+    return pool;
+  };
+  return {
+    get threads() {
+      return pool?.threads.length ?? 0;
+    },
+    run(task) {
+      const pendingBytes = Math.max(0, task.session.size - task.startOffset) + task.session.agents.reduce((n, a) => n + a.size, 0);
+      if (maxThreads === 1 || pendingBytes < threshold) return parseSession(task);
+      return ensurePool().run(task) as Promise<ParseResult>;
+    },
+    async close() {
+      if (pool) await pool.destroy();
+      pool = undefined;
+    },
+  };
+}

@@ -1,0 +1,275 @@
+import { classifyUserEntry } from './classify-user-entry.js';
+import type { JsonObject, JsonValue, OpikErrorInfo, OpikSpanType } from './opik-records.js';
+import { contentBlocks, userText, type ContentBlock, type TranscriptEntry, type Usage } from './transcript-entry.js';
+import { mapUsage, usageWeight } from './map-usage.js';
+
+/** A span before ids are known: keyed by a stable string (message.id, tool_use id, …). */
+export interface SpanDraft {
+  key: string;
+  parentKey?: string;
+  name: string;
+  type: OpikSpanType;
+  startTime: string;
+  endTime: string;
+  input?: JsonObject;
+  output?: JsonObject;
+  metadata: JsonObject;
+  model?: string;
+  usage?: Usage;
+  usageWeight: number;
+  errorInfo?: OpikErrorInfo;
+  /** Output blocks of an llm span, in arrival order (one block per transcript line). */
+  blocks: JsonValue[];
+}
+
+const AGENT_ID_TAIL = /agentId:\s*([A-Za-z0-9_-]+)/;
+
+export function clipText(text: string, maxChars: number): string {
+  return text.length > maxChars ? `${text.slice(0, maxChars)}…[truncated ${text.length - maxChars} chars]` : text;
+}
+
+/** Large values (Read results, whole files in Edit inputs) are cut while parsing, so memory stays bounded. */
+export function clipJson(value: unknown, maxChars: number, depth = 0): JsonValue {
+  if (typeof value === 'string') return clipText(value, maxChars);
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (typeof value === 'boolean' || value === null || value === undefined) return value ?? null;
+  if (depth > 32) return '[nested too deep]';
+  if (Array.isArray(value)) return value.slice(0, 1000).map((item) => clipJson(item, maxChars, depth + 1));
+  if (typeof value === 'object') {
+    const source = value as Record<string, unknown>;
+    if ((source.type === 'image' || source.type === 'document') && source.source && typeof source.source === 'object') {
+      const media = source.source as { media_type?: unknown; data?: unknown };
+      const bytes = typeof media.data === 'string' ? Math.floor((media.data.length * 3) / 4) : 0;
+      return { type: source.type, media_type: typeof media.media_type === 'string' ? media.media_type : 'unknown', omitted_bytes: bytes };
+    }
+    const out: JsonObject = {};
+    for (const [key, inner] of Object.entries(source)) out[key] = clipJson(inner, maxChars, depth + 1);
+    return out;
+  }
+  return String(value);
+}
+
+function asObject(value: JsonValue): JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : { value };
+}
+
+function toolResultText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .map((item: unknown) => {
+      const block = item as ContentBlock | null;
+      if (block && block.type === 'text' && typeof block.text === 'string') return block.text;
+      if (block && block.type === 'tool_reference') return `[tool_reference ${String((block as { tool_name?: unknown }).tool_name ?? '')}]`;
+      if (block && (block.type === 'image' || block.type === 'document')) return `[${block.type}]`;
+      return '';
+    })
+    .join('\n');
+}
+
+/**
+ * Turns the lines of one scope (the main chain of a turn, or one subagent transcript) into span drafts:
+ * one llm span per API response (lines merged by message.id), one tool span per tool_use ↔ tool_result,
+ * compaction and API errors as their own spans.
+ */
+export class SpanCollector {
+  readonly drafts = new Map<string, SpanDraft>();
+  /** agentId → tool_use id that spawned it (from toolUseResult.agentId or the `agentId: …` result tail). */
+  readonly agentLinks = new Map<string, string>();
+  lastAssistantText: string | undefined;
+  lastError: OpikErrorInfo | undefined;
+  firstTimestamp: string | undefined;
+  lastTimestamp: string | undefined;
+  models = new Set<string>();
+  interrupted = false;
+  private lastCompactionKey: string | undefined;
+
+  constructor(
+    private readonly prefix: string,
+    private readonly parentKey: string | undefined,
+    private readonly maxFieldChars: number,
+  ) {}
+
+  add(entry: TranscriptEntry): void {
+    const timestamp = typeof entry.timestamp === 'string' ? entry.timestamp : this.lastTimestamp;
+    if (!timestamp) return;
+    const previous = this.lastTimestamp ?? timestamp;
+    this.firstTimestamp ??= timestamp;
+    if (!this.lastTimestamp || timestamp > this.lastTimestamp) this.lastTimestamp = timestamp;
+    if (entry.type === 'assistant') this.addAssistant(entry, timestamp, previous);
+    else if (entry.type === 'user') this.addUser(entry, timestamp);
+    else if (entry.type === 'system') this.addSystem(entry, timestamp);
+  }
+
+  private draft(key: string, init: () => Omit<SpanDraft, 'key' | 'blocks' | 'usageWeight' | 'metadata'> & { metadata?: JsonObject }): SpanDraft {
+    let draft = this.drafts.get(key);
+    if (!draft) {
+      const base = init();
+      draft = { key, blocks: [], usageWeight: -1, ...base, metadata: base.metadata ?? {} };
+      if (this.parentKey !== undefined && draft.parentKey === undefined) draft.parentKey = this.parentKey;
+      this.drafts.set(key, draft);
+    }
+    return draft;
+  }
+
+  private addAssistant(entry: TranscriptEntry, timestamp: string, previous: string): void {
+    const message = entry.message ?? {};
+    const text = contentBlocks(entry)
+      .filter((b) => b.type === 'text' && typeof b.text === 'string')
+      .map((b) => b.text)
+      .join('\n');
+    if (message.model === '<synthetic>' || entry.isApiErrorMessage) {
+      // Placeholders the CLI writes when the API failed: an error, not model output, and never usage.
+      const errorInfo: OpikErrorInfo = {
+        exception_type: 'claude_api_error',
+        message: clipText(text || 'API error', 500),
+        traceback: clipText(text || 'API error', this.maxFieldChars),
+      };
+      this.draft(`${this.prefix}error:${entry.uuid ?? timestamp}`, () => ({
+        name: 'API error',
+        type: 'general',
+        startTime: timestamp,
+        endTime: timestamp,
+        output: { text: clipText(text, this.maxFieldChars) },
+        errorInfo,
+      }));
+      this.lastError = errorInfo;
+      return;
+    }
+    const responseId = message.id ?? entry.uuid ?? timestamp;
+    const draft = this.draft(`${this.prefix}llm:${responseId}`, () => ({
+      name: message.model ?? 'claude',
+      type: 'llm',
+      startTime: previous,
+      endTime: timestamp,
+      metadata: {},
+    }));
+    if (timestamp > draft.endTime) draft.endTime = timestamp;
+    if (message.model) {
+      draft.model = message.model;
+      draft.name = message.model;
+      this.models.add(message.model);
+    }
+    // Claude Code repeats usage on every line of a response (placeholders before the last): keep the largest.
+    const weight = usageWeight(message.usage);
+    if (message.usage && weight >= draft.usageWeight) {
+      draft.usage = message.usage;
+      draft.usageWeight = weight;
+    }
+    draft.metadata.message_id = message.id ?? null;
+    if (entry.requestId) draft.metadata.request_id = entry.requestId;
+    if (message.stop_reason) draft.metadata.stop_reason = message.stop_reason;
+    for (const block of contentBlocks(entry)) {
+      if (block.type === 'text' && typeof block.text === 'string') {
+        draft.blocks.push({ type: 'text', text: clipText(block.text, this.maxFieldChars) });
+      } else if (block.type === 'thinking') {
+        draft.blocks.push({ type: 'thinking', thinking: clipText(String(block.thinking ?? ''), this.maxFieldChars) });
+      } else if ((block.type === 'tool_use' || block.type === 'server_tool_use') && block.id) {
+        draft.blocks.push({ type: 'tool_use', id: block.id, name: block.name ?? 'tool' });
+        const tool = this.draft(`${this.prefix}tool:${block.id}`, () => ({
+          name: block.name ?? 'tool',
+          type: 'tool',
+          startTime: timestamp,
+          endTime: timestamp,
+          metadata: {},
+        }));
+        tool.name = block.name ?? tool.name;
+        tool.startTime = timestamp;
+        tool.input = asObject(clipJson(block.input ?? {}, this.maxFieldChars));
+        tool.metadata.tool_use_id = block.id;
+      } else if (block.type) {
+        draft.blocks.push({ type: block.type });
+      }
+    }
+    if (text) this.lastAssistantText = text;
+    this.lastError = undefined;
+  }
+
+  private addUser(entry: TranscriptEntry, timestamp: string): void {
+    const kind = classifyUserEntry(entry);
+    if (kind === 'tool-result') {
+      for (const block of contentBlocks(entry)) {
+        if (block.type !== 'tool_result' || !block.tool_use_id) continue;
+        const tool = this.draft(`${this.prefix}tool:${block.tool_use_id}`, () => ({
+          name: 'tool',
+          type: 'tool',
+          startTime: timestamp,
+          endTime: timestamp,
+          metadata: { tool_use_id: block.tool_use_id ?? null },
+        }));
+        tool.endTime = timestamp;
+        const resultText = toolResultText(block.content);
+        tool.output = { content: clipJson(block.content ?? '', this.maxFieldChars) };
+        if (block.is_error === true) {
+          tool.errorInfo = {
+            exception_type: 'tool_error',
+            message: clipText(resultText || 'tool error', 500),
+            traceback: clipText(resultText || 'tool error', this.maxFieldChars),
+          };
+        }
+        const agentId = readSpawnedAgentId(entry.toolUseResult) ?? AGENT_ID_TAIL.exec(resultText.slice(-2000))?.[1];
+        if (agentId) this.agentLinks.set(agentId, block.tool_use_id);
+      }
+    } else if (kind === 'compact-summary') {
+      const key = this.lastCompactionKey ?? this.openCompaction(entry, timestamp);
+      const span = this.drafts.get(key);
+      if (span) span.output = { summary: clipText(userText(entry), this.maxFieldChars) };
+    } else if (kind === 'interrupt') {
+      this.interrupted = true;
+    }
+  }
+
+  private addSystem(entry: TranscriptEntry, timestamp: string): void {
+    if (entry.subtype === 'compact_boundary') {
+      this.openCompaction(entry, timestamp);
+    } else if (entry.subtype === 'api_error') {
+      const message = clipText(typeof entry.content === 'string' ? entry.content : JSON.stringify(entry.error ?? 'API error'), 2000);
+      this.draft(`${this.prefix}error:${entry.uuid ?? timestamp}`, () => ({
+        name: 'API error (retried)',
+        type: 'general',
+        startTime: timestamp,
+        endTime: timestamp,
+        errorInfo: { exception_type: 'claude_api_error', message: clipText(message, 500), traceback: message },
+      }));
+    }
+  }
+
+  private openCompaction(entry: TranscriptEntry, timestamp: string): string {
+    const key = `${this.prefix}compaction:${entry.uuid ?? timestamp}`;
+    const meta = entry.compactMetadata ?? {};
+    this.draft(key, () => ({
+      name: 'compaction',
+      type: 'general',
+      startTime: timestamp,
+      endTime: timestamp,
+      metadata: {
+        trigger: meta.trigger ?? 'unknown',
+        ...(typeof meta.preTokens === 'number' ? { pre_tokens: meta.preTokens } : {}),
+      },
+    }));
+    this.lastCompactionKey = key;
+    return key;
+  }
+
+  /** Totals of the usage kept per response (for tests and summaries). */
+  usageTotals(): { input: number; output: number; cacheRead: number; cacheCreation: number } {
+    const totals = { input: 0, output: 0, cacheRead: 0, cacheCreation: 0 };
+    for (const draft of this.drafts.values()) {
+      if (!draft.usage) continue;
+      const usage = mapUsage(draft.usage);
+      totals.input += usage['original_usage.input_tokens'] ?? 0;
+      totals.output += usage['original_usage.output_tokens'] ?? 0;
+      totals.cacheRead += usage['original_usage.cache_read_input_tokens'] ?? 0;
+      totals.cacheCreation += usage['original_usage.cache_creation_input_tokens'] ?? 0;
+    }
+    return totals;
+  }
+}
+
+function readSpawnedAgentId(toolUseResult: unknown): string | undefined {
+  if (toolUseResult && typeof toolUseResult === 'object' && !Array.isArray(toolUseResult)) {
+    const agentId = (toolUseResult as { agentId?: unknown }).agentId;
+    if (typeof agentId === 'string' && /^[A-Za-z0-9_-]+$/.test(agentId)) return agentId;
+  }
+  return undefined;
+}

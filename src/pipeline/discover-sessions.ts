@@ -1,0 +1,177 @@
+import type { Dirent } from 'node:fs';
+import { open, readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { AgentFile, SessionFile } from './session-model.js';
+import type { ParseWarning } from './session-model.js';
+
+/** Claude data roots that exist, in priority order, without duplicates (CLAUDE_CONFIG_DIR may be a comma list). */
+export function claudeRootCandidates(env: { CLAUDE_CONFIG_DIR?: string | undefined }, homeDir: string): string[] {
+  const fromEnv = (env.CLAUDE_CONFIG_DIR ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  return [...new Set([...fromEnv, join(homeDir, '.config', 'claude'), join(homeDir, '.claude')])];
+}
+
+export async function existingClaudeRoots(candidates: string[]): Promise<string[]> {
+  const roots: string[] = [];
+  const seen = new Set<string>();
+  for (const candidate of candidates) {
+    try {
+      const info = await stat(join(candidate, 'projects'));
+      const id = `${info.dev}:${info.ino}`;
+      if (info.isDirectory() && !seen.has(id)) {
+        seen.add(id);
+        roots.push(candidate);
+      }
+    } catch {
+      // A root that does not exist is simply not used.
+    }
+  }
+  return roots;
+}
+
+const AGENT_FILE = /^agent-([A-Za-z0-9_-]+)\.jsonl$/;
+const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
+export function isValidSessionId(value: string): boolean {
+  return SESSION_ID.test(value);
+}
+
+/** Old-layout agent files name their session only inside: read the first line that carries `sessionId`. */
+async function readOwningSessionId(path: string): Promise<string | undefined> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    const match = /"sessionId"\s*:\s*"([^"]+)"/.exec(buffer.subarray(0, bytesRead).toString('utf8'));
+    return match?.[1];
+  } finally {
+    await handle.close();
+  }
+}
+
+async function listDir(path: string): Promise<Dirent[]> {
+  try {
+    return await readdir(path, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+}
+
+async function agentFilesIn(dir: string): Promise<Array<{ agentId: string; path: string; metaPath?: string }>> {
+  const entries = await listDir(dir);
+  const names = new Set(entries.map((e) => e.name));
+  const found: Array<{ agentId: string; path: string; metaPath?: string }> = [];
+  for (const entry of entries) {
+    const match = AGENT_FILE.exec(entry.name);
+    if (match && (entry.isFile() || entry.isSymbolicLink())) {
+      const metaName = `agent-${match[1]}.meta.json`;
+      found.push({ agentId: match[1]!, path: join(dir, entry.name), ...(names.has(metaName) ? { metaPath: join(dir, metaName) } : {}) });
+    } else if (entry.isDirectory() && entry.name === 'workflows') {
+      // Workflow runs keep their agents one level deeper; journal.jsonl there is not a transcript.
+      for (const run of await listDir(join(dir, 'workflows'))) {
+        if (run.isDirectory()) found.push(...(await agentFilesIn(join(dir, 'workflows', run.name))));
+      }
+    }
+  }
+  return found;
+}
+
+export interface DiscoveryResult {
+  sessions: SessionFile[];
+  warnings: ParseWarning[];
+}
+
+/**
+ * Every session under the roots' `projects/` folders, with its subagent files attached (both layouts).
+ * Agent files are never sessions of their own. Stat only: no transcript is read, except the first line of
+ * old-layout agent files, which name their session only inside.
+ */
+export async function discoverSessions(roots: string[]): Promise<DiscoveryResult> {
+  const sessions = new Map<string, SessionFile>();
+  const warnings: ParseWarning[] = [];
+  const seenFiles = new Set<string>();
+  const pendingAgents: Array<{ sessionId: string; projectDir: string; projectPath: string; root: string; agent: { agentId: string; path: string; metaPath?: string } }> = [];
+
+  await Promise.all(
+    roots.map(async (root) => {
+      const projectsDir = join(root, 'projects');
+      for (const project of await listDir(projectsDir)) {
+        if (!project.isDirectory()) continue;
+        const projectPath = join(projectsDir, project.name);
+        const entries = await listDir(projectPath);
+        await Promise.all(
+          entries.map(async (entry) => {
+            const path = join(projectPath, entry.name);
+            if (entry.isDirectory()) {
+              if (!isValidSessionId(entry.name)) return;
+              for (const agent of await agentFilesIn(join(path, 'subagents'))) {
+                pendingAgents.push({ sessionId: entry.name, projectDir: project.name, projectPath, root, agent });
+              }
+              return;
+            }
+            if (!entry.name.endsWith('.jsonl') || !(entry.isFile() || entry.isSymbolicLink())) return;
+            const agentMatch = AGENT_FILE.exec(entry.name);
+            if (agentMatch) {
+              try {
+                const owner = await readOwningSessionId(path);
+                if (owner && isValidSessionId(owner)) {
+                  pendingAgents.push({ sessionId: owner, projectDir: project.name, projectPath, root, agent: { agentId: agentMatch[1]!, path } });
+                } else {
+                  warnings.push({ file: path, line: 1, message: 'subagent file names no session; skipped' });
+                }
+              } catch (error) {
+                warnings.push({ file: path, line: 0, message: `cannot read: ${(error as Error).message}` });
+              }
+              return;
+            }
+            const sessionId = basename(entry.name, '.jsonl');
+            if (!isValidSessionId(sessionId)) return;
+            try {
+              const info = await stat(path);
+              const identity = `${info.dev}:${info.ino}`;
+              if (seenFiles.has(identity) || sessions.has(sessionId)) return;
+              seenFiles.add(identity);
+              sessions.set(sessionId, {
+                sessionId,
+                path,
+                projectDir: project.name,
+                root,
+                size: info.size,
+                mtimeMs: info.mtimeMs,
+                dev: info.dev,
+                ino: info.ino,
+                agents: [],
+              });
+            } catch (error) {
+              warnings.push({ file: path, line: 0, message: `cannot stat: ${(error as Error).message}` });
+            }
+          }),
+        );
+      }
+    }),
+  );
+
+  await Promise.all(
+    pendingAgents.map(async ({ sessionId, projectDir, projectPath, root, agent }) => {
+      let info;
+      try {
+        info = await stat(agent.path);
+      } catch (error) {
+        warnings.push({ file: agent.path, line: 0, message: `cannot stat: ${(error as Error).message}` });
+        return;
+      }
+      let session = sessions.get(sessionId);
+      if (!session) {
+        // Subagents whose session file is gone still belong to that session (thread).
+        session = { sessionId, path: join(projectPath, `${sessionId}.jsonl`), projectDir, root, size: 0, mtimeMs: 0, dev: 0, ino: 0, agents: [] };
+        sessions.set(sessionId, session);
+      }
+      const file: AgentFile = { ...agent, size: info.size, mtimeMs: info.mtimeMs };
+      if (!session.agents.some((a) => a.agentId === file.agentId)) session.agents.push(file);
+    }),
+  );
+  for (const session of sessions.values()) session.agents.sort((a, b) => a.agentId.localeCompare(b.agentId));
+  return { sessions: [...sessions.values()].sort((a, b) => a.path.localeCompare(b.path)), warnings };
+}

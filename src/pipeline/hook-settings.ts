@@ -1,0 +1,444 @@
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { copyFile, mkdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { SyncError } from './errors.js';
+import type { Failure } from './errors.js';
+
+/**
+ * Plans edits to Claude Code's settings.json hook section (install/uninstall of our hook) as pure text → text
+ * functions, so `--dry-run` can show the exact diff and nothing is written unless the plan is valid.
+ */
+
+/** Hook events a command hook can be attached to (Claude Code hooks reference). */
+export const validEventNames = [
+  'SessionStart',
+  'SessionEnd',
+  'UserPromptSubmit',
+  'PreToolUse',
+  'PostToolUse',
+  'PostToolUseFailure',
+  'Stop',
+  'StopFailure',
+  'SubagentStart',
+  'SubagentStop',
+  'PreCompact',
+  'PostCompact',
+  'Notification',
+] as const;
+
+export type HookEventName = (typeof validEventNames)[number];
+
+/** End of a turn, of a subagent, and of a session: enough to keep Opik current without a run per tool call. */
+export const defaultHookEvents: readonly HookEventName[] = ['Stop', 'SubagentStop', 'SessionEnd'];
+
+export const defaultHookTimeoutSec = 30;
+
+export type PlanFailure = Failure & { ok: false };
+
+export interface HookSettingsPlan {
+  ok: true;
+  /** Full text to write; equals the input text when `changed` is false (the user's formatting is kept). */
+  next: string;
+  changed: boolean;
+  /** Unified-style line diff (`  `/`- `/`+ ` lines under `@@` headers); empty when nothing changes. */
+  diff: string;
+  /** Events outside the requested set that still hold an entry of ours, so the CLI can mention them. */
+  ourEntriesElsewhere: string[];
+}
+
+export type HookSettingsResult = HookSettingsPlan | PlanFailure;
+
+export interface HookInstallOptions {
+  /** The command Claude Code runs, e.g. `opik-chat-sync hook`. */
+  command: string;
+  events?: readonly string[];
+  timeoutSec?: number;
+}
+
+export interface HookUninstallOptions {
+  /** Only these events; all events when omitted. */
+  events?: readonly string[];
+  /** The installed command, so a custom one (e.g. `node /path/cli.js hook`) is recognised too. */
+  command?: string;
+}
+
+type JsonObject = { [key: string]: unknown };
+
+/** Tool events match on the tool name, where the docs use `*`; the others match on a source/reason, where `""` is "all". */
+const TOOL_EVENTS: ReadonlySet<string> = new Set(['PreToolUse', 'PostToolUse', 'PostToolUseFailure']);
+
+const OUR_COMMAND = /\bopik-chat-sync(?:@\S+)?\s+hook\b/;
+/** The seed README's `jq -r '.session_id' | xargs -I {} npx opik-chat-sync sync --session {}`. */
+const SEED_COMMAND = /\bxargs\b.*\bopik-chat-sync(?:@\S+)?\s+sync\s+--session\b/;
+
+const DIFF_CONTEXT_LINES = 3;
+/** Above this many cells the LCS table costs more than a readable diff is worth; fall back to replace-all. */
+const MAX_LCS_CELLS = 4_000_000;
+
+function fail(code: Failure['code'], message: string): PlanFailure {
+  return { ok: false, code, message };
+}
+
+function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Accepts names in any case and comma-joined lists (`Stop,SessionEnd`), returns them canonical and deduplicated.
+ * Claude Code's keys are case-sensitive, so a misspelled event would silently never fire: refuse unknown names.
+ */
+export function validateHookEvents(events: readonly string[]): { ok: true; events: HookEventName[] } | PlanFailure {
+  const byLowerName = new Map<string, HookEventName>(validEventNames.map((name) => [name.toLowerCase(), name]));
+  const result: HookEventName[] = [];
+  const unknown: string[] = [];
+  for (const item of events.flatMap((entry) => entry.split(','))) {
+    const trimmed = item.trim();
+    if (trimmed === '') continue;
+    const name = byLowerName.get(trimmed.toLowerCase());
+    if (name === undefined) unknown.push(trimmed);
+    else if (!result.includes(name)) result.push(name);
+  }
+  const valid = validEventNames.join(', ');
+  if (unknown.length > 0) {
+    return fail('OCS_ERR_BAD_ARGUMENT', `Unknown hook event(s): ${unknown.join(', ')}. Valid events: ${valid}.`);
+  }
+  if (result.length === 0) return fail('OCS_ERR_BAD_ARGUMENT', `No hook events given. Valid events: ${valid}.`);
+  return { ok: true, events: result };
+}
+
+/** True for a hook command this tool installed, in its current or its seed form. */
+export function isOurHookCommand(command: string, customCommand?: string): boolean {
+  if (customCommand !== undefined && customCommand.trim() !== '' && command.trim() === customCommand.trim()) {
+    return true;
+  }
+  return OUR_COMMAND.test(command) || SEED_COMMAND.test(command);
+}
+
+function isOurHandler(handler: unknown, customCommand?: string): handler is JsonObject {
+  return isJsonObject(handler) && typeof handler.command === 'string' && isOurHookCommand(handler.command, customCommand);
+}
+
+/** Settings file path for a scope; `claudeConfigDir` is `CLAUDE_CONFIG_DIR` as read by the caller. */
+export function settingsPathFor(
+  scope: 'global' | 'project',
+  homeDir: string,
+  cwd: string,
+  claudeConfigDir?: string,
+): string {
+  if (scope === 'project') return path.join(cwd, '.claude', 'settings.json');
+  const configDir = claudeConfigDir?.trim();
+  return path.join(configDir !== undefined && configDir !== '' ? configDir : path.join(homeDir, '.claude'), 'settings.json');
+}
+
+type ParsedSettings = { ok: true; root: JsonObject; hooks: JsonObject | undefined } | PlanFailure;
+
+function parseSettings(settingsText: string | undefined): ParsedSettings {
+  // A BOM is not JSON; editors on Windows add one, and refusing the file for it would be unhelpful.
+  const text = (settingsText ?? '').replace(/^\uFEFF/, '');
+  if (text.trim() === '') return { ok: true, root: {}, hooks: undefined };
+  let root: unknown;
+  try {
+    root = JSON.parse(text);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return fail('OCS_ERR_CONFIG', `settings.json is not valid JSON (${reason}); fix it by hand, it was left untouched.`);
+  }
+  if (!isJsonObject(root)) {
+    return fail('OCS_ERR_CONFIG', 'settings.json does not hold a JSON object; it was left untouched.');
+  }
+  const hooks = root.hooks;
+  if (hooks !== undefined && !isJsonObject(hooks)) {
+    return fail('OCS_ERR_CONFIG', 'settings.json "hooks" is not an object; it was left untouched.');
+  }
+  for (const [event, groups] of Object.entries(hooks ?? {})) {
+    if (!Array.isArray(groups)) {
+      return fail('OCS_ERR_CONFIG', `settings.json "hooks.${event}" is not an array; it was left untouched.`);
+    }
+  }
+  return { ok: true, root, hooks };
+}
+
+function desiredHandler(command: string, timeoutSec: number): JsonObject {
+  return { type: 'command', command, timeout: timeoutSec, async: true };
+}
+
+function isSameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => isSameJson(item, b[i]));
+  }
+  if (!isJsonObject(a) || !isJsonObject(b)) return false;
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => key in b && isSameJson(a[key], b[key]));
+}
+
+/** Removes our handlers (all, or all but `keep`) from an event's groups, dropping only groups this emptied. */
+function removeOurHandlers(groups: unknown[], customCommand: string | undefined, keep?: JsonObject): unknown[] {
+  const remaining: unknown[] = [];
+  for (const group of groups) {
+    if (!isJsonObject(group) || !Array.isArray(group.hooks)) {
+      remaining.push(group);
+      continue;
+    }
+    const handlers = group.hooks.filter((handler) => handler === keep || !isOurHandler(handler, customCommand));
+    if (handlers.length === group.hooks.length) {
+      remaining.push(group);
+    } else if (handlers.length > 0) {
+      group.hooks = handlers;
+      remaining.push(group);
+    }
+  }
+  return remaining;
+}
+
+function findFirstOurHandler(groups: unknown[], customCommand: string | undefined): JsonObject | undefined {
+  for (const group of groups) {
+    if (!isJsonObject(group) || !Array.isArray(group.hooks)) continue;
+    const handler = group.hooks.find((item) => isOurHandler(item, customCommand));
+    if (handler !== undefined) return handler as JsonObject;
+  }
+  return undefined;
+}
+
+function listEventsWithOurs(hooks: JsonObject | undefined, except: readonly string[], customCommand?: string): string[] {
+  return Object.entries(hooks ?? {})
+    .filter(([event, groups]) => !except.includes(event) && Array.isArray(groups))
+    .filter(([, groups]) => findFirstOurHandler(groups as unknown[], customCommand) !== undefined)
+    .map(([event]) => event);
+}
+
+function serializeSettings(root: JsonObject): string {
+  return `${JSON.stringify(root, null, 2)}\n`;
+}
+
+function finishPlan(settingsText: string | undefined, root: JsonObject, before: string, elsewhere: string[]): HookSettingsPlan {
+  if (JSON.stringify(root) === before) {
+    return { ok: true, next: settingsText ?? '', changed: false, diff: '', ourEntriesElsewhere: elsewhere };
+  }
+  const next = serializeSettings(root);
+  return { ok: true, next, changed: true, diff: diffLines(settingsText ?? '', next), ourEntriesElsewhere: elsewhere };
+}
+
+/**
+ * Adds our hook to each event, or brings an existing entry of ours (including the seed's jq|xargs form) up to
+ * date in place, keeping any extra keys the user added to it. Everything else in the file is left as parsed.
+ */
+export function planHookInstall(settingsText: string | undefined, opts: HookInstallOptions): HookSettingsResult {
+  const command = opts.command.trim();
+  if (command === '') return fail('OCS_ERR_BAD_ARGUMENT', 'The hook command is empty.');
+  const timeoutSec = opts.timeoutSec ?? defaultHookTimeoutSec;
+  if (!Number.isInteger(timeoutSec) || timeoutSec <= 0) {
+    return fail('OCS_ERR_BAD_ARGUMENT', 'The hook timeout must be a positive whole number of seconds.');
+  }
+  const validated = validateHookEvents(opts.events ?? defaultHookEvents);
+  if (!validated.ok) return validated;
+  const parsed = parseSettings(settingsText);
+  if (!parsed.ok) return parsed;
+
+  const { root } = parsed;
+  const before = JSON.stringify(root);
+  const hooks = parsed.hooks ?? {};
+  const desired = desiredHandler(command, timeoutSec);
+  for (const event of validated.events) {
+    const groups = (hooks[event] as unknown[] | undefined) ?? [];
+    const existing = findFirstOurHandler(groups, command);
+    if (existing === undefined) {
+      groups.push({ matcher: TOOL_EVENTS.has(event) ? '*' : '', hooks: [{ ...desired }] });
+    } else {
+      Object.assign(existing, desired);
+    }
+    hooks[event] = removeOurHandlers(groups, command, existing);
+  }
+  if (parsed.hooks === undefined) root.hooks = hooks;
+  return finishPlan(settingsText, root, before, listEventsWithOurs(hooks, validated.events, command));
+}
+
+/** Removes only our entries, then any matcher group, event array or `hooks` object that removal emptied. */
+export function planHookUninstall(settingsText: string | undefined, opts: HookUninstallOptions = {}): HookSettingsResult {
+  let events: readonly string[] | undefined;
+  if (opts.events !== undefined) {
+    const validated = validateHookEvents(opts.events);
+    if (!validated.ok) return validated;
+    events = validated.events;
+  }
+  const parsed = parseSettings(settingsText);
+  if (!parsed.ok) return parsed;
+
+  const { root, hooks } = parsed;
+  const before = JSON.stringify(root);
+  if (hooks === undefined) return finishPlan(settingsText, root, before, []);
+  const customCommand = opts.command?.trim();
+  for (const event of events ?? Object.keys(hooks)) {
+    const groups = hooks[event] as unknown[] | undefined;
+    if (groups === undefined || groups.length === 0) continue;
+    const remaining = removeOurHandlers(groups, customCommand);
+    if (remaining.length === 0) delete hooks[event];
+    else hooks[event] = remaining;
+  }
+  if (Object.keys(hooks).length === 0 && JSON.stringify(root) !== before) delete root.hooks;
+  return finishPlan(settingsText, root, before, events === undefined ? [] : listEventsWithOurs(hooks, events, customCommand));
+}
+
+type DiffOp = { kind: ' ' | '-' | '+'; text: string };
+
+function splitLines(text: string): string[] {
+  if (text === '') return [];
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines;
+}
+
+/** Line edit script: common prefix/suffix trimmed, LCS on the middle (settings files are small). */
+function computeDiffOps(oldLines: string[], newLines: string[]): DiffOp[] {
+  let start = 0;
+  while (start < oldLines.length && start < newLines.length && oldLines[start] === newLines[start]) start++;
+  let oldEnd = oldLines.length;
+  let newEnd = newLines.length;
+  while (oldEnd > start && newEnd > start && oldLines[oldEnd - 1] === newLines[newEnd - 1]) {
+    oldEnd--;
+    newEnd--;
+  }
+  const a = oldLines.slice(start, oldEnd);
+  const b = newLines.slice(start, newEnd);
+  const middle: DiffOp[] = [];
+  if (a.length * b.length > MAX_LCS_CELLS) {
+    middle.push(...a.map((text) => ({ kind: '-' as const, text })), ...b.map((text) => ({ kind: '+' as const, text })));
+  } else {
+    // lcs[i][j] = length of the LCS of a[i..] and b[j..], stored flat.
+    const width = b.length + 1;
+    const lcs = new Uint32Array((a.length + 1) * width);
+    for (let i = a.length - 1; i >= 0; i--) {
+      for (let j = b.length - 1; j >= 0; j--) {
+        lcs[i * width + j] =
+          a[i] === b[j] ? lcs[(i + 1) * width + j + 1]! + 1 : Math.max(lcs[(i + 1) * width + j]!, lcs[i * width + j + 1]!);
+      }
+    }
+    let i = 0;
+    let j = 0;
+    while (i < a.length || j < b.length) {
+      if (i < a.length && j < b.length && a[i] === b[j]) {
+        middle.push({ kind: ' ', text: a[i]! });
+        i++;
+        j++;
+      } else if (j < b.length && (i === a.length || lcs[i * width + j + 1]! >= lcs[(i + 1) * width + j]!)) {
+        middle.push({ kind: '+', text: b[j]! });
+        j++;
+      } else {
+        middle.push({ kind: '-', text: a[i]! });
+        i++;
+      }
+    }
+  }
+  return [
+    ...oldLines.slice(0, start).map((text) => ({ kind: ' ' as const, text })),
+    ...middle,
+    ...oldLines.slice(oldEnd).map((text) => ({ kind: ' ' as const, text })),
+  ];
+}
+
+function formatRange(start: number, count: number): string {
+  // Unified format names the line before an empty range.
+  return count === 1 ? `${start}` : `${count === 0 ? start - 1 : start},${count}`;
+}
+
+/** Unified-style diff of two texts: `@@ -a,b +c,d @@` hunks with 3 lines of context, `  `/`- `/`+ ` prefixes. */
+export function diffLines(oldText: string, newText: string): string {
+  const ops = computeDiffOps(splitLines(oldText), splitLines(newText));
+  const changed = ops.flatMap((op, index) => (op.kind === ' ' ? [] : [index]));
+  if (changed.length === 0) return '';
+
+  // Group changes whose context windows touch into one hunk.
+  const hunks: Array<{ from: number; to: number }> = [];
+  for (const index of changed) {
+    const from = Math.max(0, index - DIFF_CONTEXT_LINES);
+    const to = Math.min(ops.length, index + DIFF_CONTEXT_LINES + 1);
+    const last = hunks.at(-1);
+    if (last !== undefined && from <= last.to) last.to = Math.max(last.to, to);
+    else hunks.push({ from, to });
+  }
+
+  // 1-based line numbers of each op in the old and new text.
+  const oldLineAt: number[] = [];
+  const newLineAt: number[] = [];
+  let oldLine = 1;
+  let newLine = 1;
+  for (const op of ops) {
+    oldLineAt.push(oldLine);
+    newLineAt.push(newLine);
+    if (op.kind !== '+') oldLine++;
+    if (op.kind !== '-') newLine++;
+  }
+
+  const out: string[] = [];
+  for (const { from, to } of hunks) {
+    const slice = ops.slice(from, to);
+    const oldCount = slice.filter((op) => op.kind !== '+').length;
+    const newCount = slice.filter((op) => op.kind !== '-').length;
+    out.push(`@@ -${formatRange(oldLineAt[from]!, oldCount)} +${formatRange(newLineAt[from]!, newCount)} @@`);
+    for (const op of slice) out.push(`${op.kind} ${op.text}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+function formatBackupTimestamp(now: Date): string {
+  // Colons are not allowed in Windows file names.
+  return now.toISOString().replace(/[-:]/g, '').replace('.', '-');
+}
+
+async function readMode(filePath: string): Promise<number | undefined> {
+  try {
+    return (await stat(filePath)).mode & 0o7777;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+async function resolveTarget(filePath: string): Promise<string> {
+  // Dotfile managers symlink settings.json; renaming over the link would silently replace it with a plain file.
+  try {
+    return await realpath(filePath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return filePath;
+    throw error;
+  }
+}
+
+async function copyToFreshBackup(source: string, basePath: string): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    const candidate = attempt === 0 ? basePath : `${basePath}-${attempt}`;
+    try {
+      await copyFile(source, candidate, fsConstants.COPYFILE_EXCL);
+      return candidate;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 100) throw error;
+    }
+  }
+}
+
+/**
+ * Writes settings atomically (temp file in the same directory, then rename) after copying the current file to
+ * `settings.json.bak-<timestamp>`. Returns the backup path, or null when there was no file to back up.
+ */
+export async function writeSettingsWithBackup(filePath: string, next: string, now: Date = new Date()): Promise<string | null> {
+  try {
+    await mkdir(path.dirname(filePath), { recursive: true });
+    const target = await resolveTarget(filePath);
+    const mode = await readMode(target);
+    const backupPath =
+      mode === undefined ? null : await copyToFreshBackup(target, `${filePath}.bak-${formatBackupTimestamp(now)}`);
+    const tempPath = path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      await writeFile(tempPath, next, { encoding: 'utf8', mode: mode ?? 0o644, flush: true });
+      await rename(tempPath, target);
+    } catch (error) {
+      await unlink(tempPath).catch(() => undefined);
+      throw error;
+    }
+    return backupPath;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new SyncError('OCS_ERR_CONFIG_FILE', `Could not write ${filePath}: ${reason}`, { cause: error });
+  }
+}

@@ -1,0 +1,349 @@
+import { setTimeout as sleepFor } from 'node:timers/promises';
+import { Pool } from 'undici';
+import type { Failure } from './errors.js';
+import type { OpikSpan, OpikTrace } from './opik-records.js';
+import { splitIntoBatches, type RecordBatch } from './batch-records.js';
+import { createTokenBucket } from './token-bucket.js';
+
+/**
+ * Sends traces and spans to Opik's batch endpoints over one keep-alive undici Pool.
+ *
+ * Retries are our own loop rather than undici's RetryAgent: we need a jittered backoff, a
+ * RateLimit-Reset pause shared by every worker, and fatal statuses (401/402/403/4xx) that stop
+ * the whole upload. Batch create is an upsert on the item id, so re-sending a batch is safe.
+ * No header value (the API key above all) ever reaches a message or an event.
+ */
+
+export interface OpikUploaderConfig {
+  baseUrl: string;
+  apiKey?: string;
+  workspace: string;
+  connections?: number;
+  maxAttempts?: number;
+  requestTimeoutMs?: number;
+  /** Items per second across all workers. */
+  rateLimitPerSecond?: number;
+  baseBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Total time one batch may spend waiting on 429s before it gives up (non-fatally). */
+  maxRateLimitWaitMs?: number;
+  maxBatchItems?: number;
+  maxBatchBytes?: number;
+  signal?: AbortSignal;
+  onEvent?: (event: UploadEvent) => void;
+}
+
+export type UploadEvent =
+  | { type: 'retry'; reason: string; attempt: number; delayMs: number }
+  | { type: 'rate-limited'; resetMs: number }
+  | { type: 'batch'; items: number; bytes: number; ms: number };
+
+export type UploadOutcome =
+  | { ok: true; items: number; requests: number; retries: number }
+  /** `fatal`: retrying later will not help without a change (key, workspace, quota, data) or the user aborted. */
+  | { ok: false; failure: Failure; fatal: boolean; sentItems: number };
+
+export interface OpikUploader {
+  uploadTraces(traces: OpikTrace[]): Promise<UploadOutcome>;
+  uploadSpans(spans: OpikSpan[]): Promise<UploadOutcome>;
+  ping(): Promise<Failure | null>;
+  checkAuth(): Promise<Failure | null>;
+  close(): Promise<void>;
+}
+
+type AttemptResult =
+  | { kind: 'ok' }
+  | { kind: 'retry'; reason: string }
+  | { kind: 'rate-limited'; resetMs: number | undefined }
+  | { kind: 'fatal'; failure: Failure }
+  /** Out of retries or of rate-limit patience: stop this upload, but a later run may succeed. */
+  | { kind: 'gave-up'; failure: Failure }
+  | { kind: 'aborted' };
+
+interface HttpAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+const MAX_SERVER_MESSAGE = 500;
+const PING_TIMEOUT_MS = 10_000;
+
+export function createOpikUploader(config: OpikUploaderConfig): OpikUploader {
+  const connections = Math.max(1, config.connections ?? 4);
+  const maxAttempts = Math.max(1, config.maxAttempts ?? 8);
+  const requestTimeoutMs = config.requestTimeoutMs ?? 60_000;
+  const rate = config.rateLimitPerSecond ?? 5000;
+  const baseBackoffMs = config.baseBackoffMs ?? 250;
+  const maxBackoffMs = config.maxBackoffMs ?? 30_000;
+  const maxRateLimitWaitMs = config.maxRateLimitWaitMs ?? 600_000;
+  const userSignal = config.signal;
+  const emit = config.onEvent ?? (() => undefined);
+
+  const base = new URL(config.baseUrl);
+  const basePath = base.pathname.replace(/\/+$/, '');
+  const host = base.host;
+  const pool = new Pool(base.origin, {
+    connections,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: requestTimeoutMs,
+    bodyTimeout: requestTimeoutMs,
+  });
+  const bucket = createTokenBucket({ capacity: rate, refillPerSecond: rate });
+
+  const writeHeaders: Record<string, string> = { 'content-type': 'application/json', 'comet-workspace': config.workspace };
+  if (config.apiKey) writeHeaders['authorization'] = config.apiKey;
+
+  /** Belt and braces: a server echoing the key back must not get it into our messages. */
+  function redact(text: string): string {
+    return config.apiKey ? text.split(config.apiKey).join('[redacted]') : text;
+  }
+
+  async function send(method: 'GET' | 'POST', path: string, body: string | undefined, headers: Record<string, string>, timeoutMs: number): Promise<HttpAnswer> {
+    // One controller per request for both the timeout and the user's signal; a listener rather
+    // than AbortSignal.any, which leaks on a long-lived parent signal in Node 20.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    const onAbort = (): void => controller.abort();
+    userSignal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (userSignal?.aborted) controller.abort();
+      const response = await pool.request({ method, path: basePath + path, headers, body, signal: controller.signal });
+      // Always read the body to the end, or the socket is not reused.
+      const text = await response.body.text();
+      return { status: response.statusCode, headers: response.headers, text };
+    } catch (error) {
+      if (timedOut && !userSignal?.aborted) throw new RequestTimeoutError();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      userSignal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  function classify(answer: HttpAnswer): AttemptResult {
+    const { status } = answer;
+    if (status >= 200 && status < 300) return { kind: 'ok' };
+    if (status === 429) return { kind: 'rate-limited', resetMs: readResetMs(answer.headers) };
+    if (status === 408 || status >= 500) return { kind: 'retry', reason: `HTTP ${status}` };
+    const failure = describeRejection(answer);
+    return failure ? { kind: 'fatal', failure } : { kind: 'retry', reason: `HTTP ${status}` };
+  }
+
+  function describeRejection(answer: HttpAnswer): Failure | undefined {
+    const { status } = answer;
+    const serverMessage = redact(readServerMessage(answer.text));
+    if (status === 401) {
+      return config.apiKey
+        ? { code: 'OCS_ERR_AUTH', message: `Opik rejected the API key (401) at ${host}. Check OPIK_API_KEY, api_key in ~/.opik.config, or --api-key.` }
+        : { code: 'OCS_ERR_AUTH', message: `Opik at ${host} needs an API key (401) and none is configured. Set OPIK_API_KEY or api_key in ~/.opik.config.` };
+    }
+    if (status === 403) {
+      return { code: 'OCS_ERR_FORBIDDEN', message: `Opik refused access to workspace "${config.workspace}" (403): the API key may not write there. Check OPIK_WORKSPACE or --workspace.` };
+    }
+    if (status === 402) {
+      return { code: 'OCS_ERR_QUOTA', message: `Opik usage quota exceeded for workspace "${config.workspace}" (402). Nothing more can be uploaded until the quota is raised.` };
+    }
+    if (status === 404 && /workspace not found/i.test(serverMessage)) {
+      return { code: 'OCS_ERR_WORKSPACE', message: `Opik at ${host} does not know workspace "${config.workspace}" (404 Workspace not found). Self-hosted Opik only accepts the workspace "default".` };
+    }
+    if (status === 404) {
+      return { code: 'OCS_ERR_REJECTED', message: `Opik at ${host} answered 404 for ${basePath || '/'}/v1/private/…: is the base URL right (self-hosted usually ends in /api)? ${serverMessage}`.trim() };
+    }
+    if (status >= 400 && status < 500) {
+      return { code: 'OCS_ERR_REJECTED', message: `Opik rejected the request (${status}): ${serverMessage || '(no message)'}` };
+    }
+    return undefined;
+  }
+
+  function backoffMs(attempt: number): number {
+    // Full jitter (AWS): spreads retries of concurrent workers instead of synchronising them.
+    const ceiling = Math.min(maxBackoffMs, baseBackoffMs * 2 ** Math.max(0, attempt - 1));
+    return Math.floor(Math.random() * ceiling);
+  }
+
+  async function sendBatch(batch: RecordBatch<unknown>, path: string, shouldStop: () => boolean, stats: { requests: number; retries: number }): Promise<AttemptResult | { kind: 'stopped' }> {
+    let failedAttempts = 0;
+    let rateLimitedCount = 0;
+    let rateLimitWaitMs = 0;
+    let lastReason = '';
+    for (;;) {
+      if (shouldStop()) return { kind: 'stopped' };
+      try {
+        await bucket.take(batch.items.length, userSignal);
+      } catch {
+        return { kind: 'aborted' };
+      }
+      if (shouldStop()) return { kind: 'stopped' };
+      const started = Date.now();
+      let result: AttemptResult;
+      stats.requests += 1;
+      try {
+        result = classify(await send('POST', path, batch.body, writeHeaders, requestTimeoutMs));
+      } catch (error) {
+        result = userSignal?.aborted ? { kind: 'aborted' } : { kind: 'retry', reason: describeNetworkError(error) };
+      }
+      if (result.kind === 'ok') {
+        emit({ type: 'batch', items: batch.items.length, bytes: batch.bytes, ms: Date.now() - started });
+        return result;
+      }
+      if (result.kind !== 'retry' && result.kind !== 'rate-limited') return result;
+      if (result.kind === 'rate-limited') {
+        rateLimitedCount += 1;
+        const resetMs = result.resetMs ?? Math.max(1000, backoffMs(rateLimitedCount));
+        if (rateLimitWaitMs + resetMs > maxRateLimitWaitMs) {
+          return { kind: 'gave-up', failure: { code: 'OCS_ERR_RETRIES_EXHAUSTED', message: `Opik kept rate-limiting (429) for over ${Math.round(maxRateLimitWaitMs / 1000)} s; try again later or lower the upload rate.` } };
+        }
+        rateLimitWaitMs += resetMs;
+        // Everyone waits: the limit is per key/workspace, so other workers would only hit it too.
+        bucket.pauseUntil(Date.now() + resetMs + Math.floor(Math.random() * Math.min(250, resetMs * 0.1 + 50)));
+        stats.retries += 1;
+        emit({ type: 'rate-limited', resetMs });
+        continue;
+      }
+      failedAttempts += 1;
+      lastReason = result.reason;
+      if (failedAttempts >= maxAttempts) {
+        return { kind: 'gave-up', failure: { code: 'OCS_ERR_RETRIES_EXHAUSTED', message: `Gave up on a batch of ${batch.items.length} items after ${failedAttempts} attempts to ${host}; last error: ${lastReason}.` } };
+      }
+      const delayMs = backoffMs(failedAttempts);
+      stats.retries += 1;
+      emit({ type: 'retry', reason: result.reason, attempt: failedAttempts, delayMs });
+      try {
+        await sleepFor(delayMs, undefined, userSignal ? { signal: userSignal } : undefined);
+      } catch {
+        return { kind: 'aborted' };
+      }
+    }
+  }
+
+  async function upload(items: readonly unknown[], key: 'traces' | 'spans'): Promise<UploadOutcome> {
+    if (userSignal?.aborted) return abortedOutcome(0);
+    const batches = splitIntoBatches(items, key, { maxItems: config.maxBatchItems, maxBytes: config.maxBatchBytes });
+    const path = `/v1/private/${key}/batch`;
+    const stats = { requests: 0, retries: 0 };
+    let sentItems = 0;
+    let next = 0;
+    let failed: { failure: Failure; fatal: boolean } | undefined;
+    const shouldStop = (): boolean => failed !== undefined || (userSignal?.aborted ?? false);
+
+    async function work(): Promise<void> {
+      while (!shouldStop() && next < batches.length) {
+        const batch = batches[next++]!;
+        const result = await sendBatch(batch, path, shouldStop, stats);
+        if (result.kind === 'ok') sentItems += batch.items.length;
+        else if (result.kind === 'aborted') failed ??= { failure: abortedFailure(), fatal: true };
+        else if (result.kind === 'fatal') failed ??= { failure: result.failure, fatal: true };
+        // A batch that ran out of retries means Opik is unwell: stop sending too, but not fatally.
+        else if (result.kind === 'gave-up') failed ??= { failure: result.failure, fatal: false };
+      }
+    }
+
+    await Promise.all(Array.from({ length: Math.min(connections, batches.length) }, () => work()));
+    if (failed) return { ok: false, failure: failed.failure, fatal: failed.fatal, sentItems };
+    if (userSignal?.aborted) return abortedOutcome(sentItems);
+    return { ok: true, items: items.length, requests: stats.requests, retries: stats.retries };
+  }
+
+  return {
+    uploadTraces: (traces) => upload(traces, 'traces'),
+    uploadSpans: (spans) => upload(spans, 'spans'),
+
+    async ping() {
+      let answer: HttpAnswer;
+      try {
+        answer = await send('GET', '/is-alive/ping', undefined, {}, Math.min(requestTimeoutMs, PING_TIMEOUT_MS));
+      } catch (error) {
+        if (userSignal?.aborted) return abortedFailure();
+        return { code: 'OCS_ERR_UNREACHABLE', message: `Cannot reach Opik at ${host} (${describeNetworkError(error)}). Is the server running and the URL right?` };
+      }
+      if (answer.status >= 200 && answer.status < 300) return null;
+      if (answer.status === 404) {
+        return { code: 'OCS_ERR_UNREACHABLE', message: `${host} answered 404 for ${basePath}/is-alive/ping: is the base URL right (self-hosted usually ends in /api)?` };
+      }
+      return { code: 'OCS_ERR_UNREACHABLE', message: `Opik at ${host} is not healthy (HTTP ${answer.status} from /is-alive/ping).` };
+    },
+
+    async checkAuth() {
+      let answer: HttpAnswer;
+      try {
+        answer = await send('POST', '/v1/private/auth', '{}', writeHeaders, Math.min(requestTimeoutMs, PING_TIMEOUT_MS));
+      } catch (error) {
+        if (userSignal?.aborted) return abortedFailure();
+        return { code: 'OCS_ERR_UNREACHABLE', message: `Cannot reach Opik at ${host} (${describeNetworkError(error)}).` };
+      }
+      if (answer.status >= 200 && answer.status < 300) return null;
+      // Backends without the auth endpoint: the upload itself will surface any real problem.
+      if (answer.status === 404 && !/workspace not found/i.test(answer.text)) return null;
+      if (answer.status === 429 || answer.status === 408 || answer.status >= 500) {
+        return { code: 'OCS_ERR_UNREACHABLE', message: `Opik at ${host} could not check the API key right now (HTTP ${answer.status}).` };
+      }
+      return describeRejection(answer) ?? null;
+    },
+
+    async close() {
+      if (!pool.closed) await pool.close();
+    },
+  };
+}
+
+class RequestTimeoutError extends Error {
+  readonly code = 'OCS_REQUEST_TIMEOUT';
+  constructor() {
+    super('request timed out');
+  }
+}
+
+function abortedFailure(): Failure {
+  return { code: 'OCS_ERR_ABORTED', message: 'Upload aborted.' };
+}
+
+function abortedOutcome(sentItems: number): UploadOutcome {
+  return { ok: false, failure: abortedFailure(), fatal: true, sentItems };
+}
+
+/** A short reason built only from the error's code and name, never from request details. */
+function describeNetworkError(error: unknown): string {
+  if (error instanceof RequestTimeoutError) return 'timeout';
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return code;
+  return error instanceof Error ? error.name : 'network error';
+}
+
+/** `RateLimit-Reset` (seconds, Opik), else `Retry-After` (seconds or an HTTP date). */
+function readResetMs(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const first = (name: string): string | undefined => {
+    const value = headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const reset = Number(first('ratelimit-reset'));
+  if (first('ratelimit-reset') !== undefined && Number.isFinite(reset) && reset >= 0) return Math.ceil(reset * 1000);
+  const retryAfter = first('retry-after');
+  if (retryAfter === undefined) return undefined;
+  const seconds = Number(retryAfter);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
+  const date = Date.parse(retryAfter);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/** Dropwizard `{message, details}` or Opik `{errors: [...]}`; else the raw text, all capped. */
+function readServerMessage(text: string): string {
+  let message = text;
+  try {
+    const parsed = JSON.parse(text) as { message?: unknown; details?: unknown; errors?: unknown };
+    const parts: string[] = [];
+    if (typeof parsed.message === 'string') parts.push(parsed.message);
+    if (typeof parsed.details === 'string') parts.push(parsed.details);
+    if (Array.isArray(parsed.errors)) parts.push(parsed.errors.filter((e) => typeof e === 'string').join('; '));
+    if (parts.length > 0) message = parts.join(': ');
+  } catch {
+    // not JSON: keep the text
+  }
+  message = message.replace(/\s+/g, ' ').trim();
+  return message.length > MAX_SERVER_MESSAGE ? `${message.slice(0, MAX_SERVER_MESSAGE)}…` : message;
+}

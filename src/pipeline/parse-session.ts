@@ -1,0 +1,314 @@
+import { createHash, type Hash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { describePrompt, isHumanPrompt } from './classify-user-entry.js';
+import { SpanCollector } from './collect-spans.js';
+import { mapConversation, mapAgentSpans, type AttachedScope } from './map-conversation.js';
+import type { AgentFile, AgentLink, MappedConversation, OrphanAgentRecords, ParseResult, ParseTask, ParseWarning, SessionSummaryMeta } from './session-model.js';
+import { asEntry, userText, type TranscriptEntry } from './transcript-entry.js';
+import { findCompleteEnd, readJsonlRange } from './read-jsonl-range.js';
+
+/** A turn being read: the human prompt and everything after it until the next prompt. */
+export interface TurnState {
+  key: string;
+  startOffset: number;
+  startLine: number;
+  prompt: TranscriptEntry | undefined;
+  promptText: string;
+  collector: SpanCollector;
+  sidechains: Map<string, { collector: SpanCollector; firstText: string | undefined; firstTimestamp: string | undefined }>;
+  sidechainOf: Map<string, string>;
+  seenUuids: Set<string>;
+  hash: Hash;
+  messageCount: number;
+  context: { cwd?: string; gitBranch?: string; version?: string; entrypoint?: string; promptId?: string };
+  attached: AttachedScope[];
+}
+
+const WARMUP = 'Warmup';
+
+function newTurn(key: string, offset: number, line: number, prompt: TranscriptEntry | undefined, maxFieldChars: number): TurnState {
+  return {
+    key,
+    startOffset: offset,
+    startLine: line,
+    prompt,
+    promptText: prompt ? userText(prompt) : '',
+    collector: new SpanCollector('', undefined, maxFieldChars),
+    sidechains: new Map(),
+    sidechainOf: new Map(),
+    seenUuids: new Set(),
+    hash: createHash('sha1'),
+    messageCount: 0,
+    context: {},
+    attached: [],
+  };
+}
+
+function addToTurn(turn: TurnState, entry: TranscriptEntry, offset: number, length: number, maxFieldChars: number): void {
+  if (entry.uuid) {
+    // Resumed sessions replay history with the same uuids: count each line once.
+    if (turn.seenUuids.has(entry.uuid)) return;
+    turn.seenUuids.add(entry.uuid);
+  }
+  turn.hash.update(`${offset}:${length};`);
+  if (entry.type === 'user' || entry.type === 'assistant') turn.messageCount += 1;
+  const context = turn.context;
+  context.cwd ??= entry.cwd;
+  context.gitBranch ??= entry.gitBranch || undefined;
+  context.version ??= entry.version;
+  context.entrypoint ??= entry.entrypoint;
+  context.promptId ??= entry.promptId;
+  if (entry.isSidechain) {
+    // 1.0.x wrote Task subagents into the main file: group them by their parentUuid chain.
+    const parent = entry.parentUuid ? turn.sidechainOf.get(entry.parentUuid) : undefined;
+    const groupId = parent ?? entry.uuid ?? `line-${offset}`;
+    if (entry.uuid) turn.sidechainOf.set(entry.uuid, groupId);
+    let group = turn.sidechains.get(groupId);
+    if (!group) {
+      group = { collector: new SpanCollector(`sidechain:${groupId}/`, undefined, maxFieldChars), firstText: undefined, firstTimestamp: entry.timestamp };
+      turn.sidechains.set(groupId, group);
+    }
+    if (group.firstText === undefined && entry.type === 'user') group.firstText = userText(entry).trim();
+    group.collector.add(entry);
+    return;
+  }
+  turn.collector.add(entry);
+}
+
+function startsHeadlessTurn(entry: TranscriptEntry): boolean {
+  return (entry.type === 'assistant' || entry.type === 'user') && !entry.isMeta;
+}
+
+function updateMeta(meta: SessionSummaryMeta, entry: TranscriptEntry): void {
+  if (entry.type === 'custom-title' && typeof entry.customTitle === 'string') meta.title = entry.customTitle;
+  else if (entry.type === 'ai-title' && typeof entry.aiTitle === 'string' && !meta.title) meta.title = entry.aiTitle;
+  if (entry.cwd) meta.cwd = entry.cwd;
+  if (entry.gitBranch) meta.gitBranch = entry.gitBranch;
+  if (entry.version) meta.version = entry.version;
+  if (typeof entry.timestamp === 'string' && (!meta.lastTimestamp || entry.timestamp > meta.lastTimestamp)) meta.lastTimestamp = entry.timestamp;
+}
+
+interface AgentParse {
+  agent: AgentFile;
+  collector: SpanCollector;
+  isWarmup: boolean;
+  agentType?: string;
+  description?: string;
+  toolUseId?: string;
+}
+
+async function readAgentMeta(agent: AgentFile): Promise<{ agentType?: string; description?: string; toolUseId?: string }> {
+  if (!agent.metaPath) return {};
+  try {
+    const meta = JSON.parse(await readFile(agent.metaPath, 'utf8')) as Record<string, unknown>;
+    return {
+      agentType: typeof meta.agentType === 'string' ? meta.agentType : undefined,
+      description: typeof meta.description === 'string' ? meta.description : undefined,
+      toolUseId: typeof meta.toolUseId === 'string' ? meta.toolUseId : undefined,
+    };
+  } catch {
+    return {};
+  }
+}
+
+async function parseAgentFile(agent: AgentFile, parentKey: string | undefined, maxFieldChars: number, warnings: ParseWarning[]): Promise<AgentParse> {
+  const collector = new SpanCollector(`agent:${agent.agentId}/`, parentKey, maxFieldChars);
+  let firstUserText: string | undefined;
+  let size = 0;
+  try {
+    size = (await stat(agent.path)).size;
+  } catch (error) {
+    warnings.push({ file: agent.path, line: 0, message: `cannot read subagent file: ${(error as Error).message}` });
+  }
+  const end = size > 0 ? await findCompleteEnd(agent.path, 0, size) : 0;
+  const seen = new Set<string>();
+  for await (const line of readJsonlRange(agent.path, 0, end, 1)) {
+    if (line.error !== undefined) {
+      warnings.push({ file: agent.path, line: line.line, message: line.error });
+      continue;
+    }
+    const entry = asEntry(line.value);
+    if (!entry) continue;
+    if (entry.uuid) {
+      if (seen.has(entry.uuid)) continue;
+      seen.add(entry.uuid);
+    }
+    if (firstUserText === undefined && entry.type === 'user' && !entry.isMeta) firstUserText = userText(entry).trim();
+    collector.add(entry);
+  }
+  return { agent, collector, isWarmup: firstUserText === WARMUP, ...(await readAgentMeta(agent)) };
+}
+
+/**
+ * Parse one session from a byte offset and map it to Opik records. Runs in a worker (or inline for small
+ * work). Never throws on bad lines: they become warnings naming file and line.
+ */
+export async function parseSession(task: ParseTask): Promise<ParseResult> {
+  const { session, options } = task;
+  const warnings: ParseWarning[] = [];
+  const meta: SessionSummaryMeta = { messageCount: 0 };
+  let size = 0;
+  try {
+    size = (await stat(session.path)).size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || session.agents.length === 0) {
+      warnings.push({ file: session.path, line: 0, message: `cannot read transcript: ${(error as Error).message}` });
+    }
+  }
+  // A file that shrank below our cursor was rewritten: the caller re-reads it from 0.
+  const startOffset = task.startOffset <= size ? task.startOffset : 0;
+  const startLine = task.startOffset <= size ? task.startLine : 1;
+  const end = await findCompleteEnd(session.path, startOffset, size).catch(() => startOffset);
+
+  const turns: TurnState[] = [];
+  let current: TurnState | undefined;
+  let finalOffset = startOffset;
+  let finalLine = startLine;
+  let done = true;
+  let bytesRead = 0;
+
+  for await (const line of readJsonlRange(session.path, startOffset, end, startLine)) {
+    if (line.error !== undefined) {
+      warnings.push({ file: session.path, line: line.line, message: line.error });
+      finalOffset = line.offset + line.length;
+      finalLine = line.line + 1;
+      continue;
+    }
+    const entry = asEntry(line.value);
+    if (!entry) {
+      warnings.push({ file: session.path, line: line.line, message: 'line is not a JSON object' });
+    } else {
+      updateMeta(meta, entry);
+      if (isHumanPrompt(entry)) {
+        if (current && turns.length > 0 && bytesRead >= task.maxChunkBytes) {
+          done = false;
+          break;
+        }
+        current = newTurn(entry.uuid ?? `line-${line.line}`, line.offset, line.line, entry, options.maxFieldChars);
+        turns.push(current);
+        meta.firstPrompt ??= describePrompt(current.promptText, 200);
+      } else if (!current && startsHeadlessTurn(entry)) {
+        current = newTurn(entry.uuid ?? `line-${line.line}`, line.offset, line.line, undefined, options.maxFieldChars);
+        turns.push(current);
+      }
+      if (current) addToTurn(current, entry, line.offset, line.length, options.maxFieldChars);
+    }
+    bytesRead += line.length;
+    finalOffset = line.offset + line.length;
+    finalLine = line.line + 1;
+  }
+  if (done) {
+    finalOffset = Math.max(finalOffset, end);
+  }
+
+  const last = turns[turns.length - 1];
+  const resumeOffset = done ? (last?.startOffset ?? finalOffset) : (turns.length > 0 ? finalOffset : finalOffset);
+  const resumeLine = done ? (last?.startLine ?? finalLine) : finalLine;
+  for (const turn of turns) {
+    if (!(done && turn === last)) meta.messageCount += turn.messageCount;
+  }
+  meta.openMessageCount = done && last ? last.messageCount : 0;
+
+  const agentRecords: OrphanAgentRecords[] = [];
+  const agentLinks: Record<string, AgentLink> = {};
+  const conversations = await attachAgentsAndMap(task, turns, done, warnings, agentRecords, agentLinks);
+  // Only the last prompt's turn can still grow; subagent-only traces appended after it are closed.
+  const openKey = done ? last?.key : undefined;
+  for (const conversation of conversations) conversation.isOpen = conversation.key === openKey;
+
+  return {
+    sessionId: session.sessionId,
+    conversations,
+    agentRecords,
+    agentLinks,
+    resumeOffset,
+    resumeLine,
+    finalOffset,
+    finalLine,
+    done,
+    warnings,
+    meta,
+    bytesRead,
+  };
+}
+
+async function attachAgentsAndMap(
+  task: ParseTask,
+  turns: TurnState[],
+  done: boolean,
+  warnings: ParseWarning[],
+  agentRecords: OrphanAgentRecords[],
+  agentLinks: Record<string, AgentLink>,
+): Promise<MappedConversation[]> {
+  const { session, options } = task;
+  const byId = new Map(session.agents.map((agent) => [agent.agentId, agent]));
+  const metaToolUse = new Map<string, string>();
+  for (const agent of session.agents) {
+    const meta = await readAgentMeta(agent);
+    if (meta.toolUseId) metaToolUse.set(agent.agentId, meta.toolUseId);
+  }
+  const handled = new Set<string>();
+
+  // Links found in this chunk: agentId → (turn, parent span key). Nested agents are followed breadth-first.
+  for (const turn of turns) {
+    const queue: Array<{ agentId: string; parentKey: string }> = [];
+    const turnToolKeys = new Set([...turn.collector.drafts.keys()].filter((key) => key.startsWith('tool:')));
+    for (const [agentId, toolUseId] of turn.collector.agentLinks) queue.push({ agentId, parentKey: `tool:${toolUseId}` });
+    for (const [agentId, toolUseId] of metaToolUse) {
+      if (turnToolKeys.has(`tool:${toolUseId}`) && !turn.collector.agentLinks.has(agentId)) queue.push({ agentId, parentKey: `tool:${toolUseId}` });
+    }
+    while (queue.length > 0) {
+      const { agentId, parentKey } = queue.shift()!;
+      const agent = byId.get(agentId);
+      if (!agent || handled.has(agentId)) continue;
+      handled.add(agentId);
+      const parsed = await parseAgentFile(agent, parentKey, options.maxFieldChars, warnings);
+      turn.hash.update(`agent:${agentId}:${agent.size};`);
+      if (parsed.isWarmup) continue;
+      turn.attached.push({ agentId, collector: parsed.collector, parentKey, agentType: parsed.agentType, description: parsed.description });
+      for (const [nestedId, toolUseId] of parsed.collector.agentLinks) queue.push({ agentId: nestedId, parentKey: `agent:${agentId}/tool:${toolUseId}` });
+    }
+  }
+
+  const conversations = turns.map((turn) => mapConversation(task, turn));
+  for (const conversation of conversations) {
+    for (const [agentId, link] of Object.entries(conversation.agentLinks)) agentLinks[agentId] = link;
+  }
+
+  if (!done) return conversations.map((c) => c.conversation);
+
+  // Changed subagent files not linked in this chunk: their spawning turn is older (known link), or unknown.
+  for (const agentId of task.changedAgentIds) {
+    if (handled.has(agentId)) continue;
+    const agent = byId.get(agentId);
+    if (!agent) continue;
+    handled.add(agentId);
+    const known = task.knownAgentLinks[agentId];
+    const parsed = await parseAgentFile(agent, known ? '__known__' : `agent:${agentId}`, options.maxFieldChars, warnings);
+    if (parsed.isWarmup) continue;
+    if (known) {
+      agentRecords.push({ agentId, spans: mapAgentSpans(task, known, parsed.collector) });
+      continue;
+    }
+    // Unlinked (e.g. compaction agents): hang under the turn that was running when it started, or its own trace.
+    const first = parsed.collector.firstTimestamp ?? '';
+    const owner = [...conversations].reverse().find((c) => (c.turn.collector.firstTimestamp ?? '') <= first) ?? conversations[0];
+    const scope: AttachedScope = { agentId, collector: parsed.collector, parentKey: `agent:${agentId}`, agentType: parsed.agentType, description: parsed.description, wrapper: true };
+    if (owner) {
+      owner.turn.attached.push(scope);
+      owner.turn.hash.update(`agent:${agentId}:${agent.size};`);
+      const remapped = mapConversation(task, owner.turn);
+      owner.conversation = remapped.conversation;
+      for (const [id, link] of Object.entries(remapped.agentLinks)) agentLinks[id] = link;
+    } else {
+      const orphanTurn = newTurn(`agent:${agentId}`, 0, 1, undefined, options.maxFieldChars);
+      orphanTurn.hash.update(`agent:${agentId}:${agent.size};`);
+      orphanTurn.attached.push(scope);
+      const mapped = mapConversation(task, orphanTurn);
+      mapped.conversation.isOpen = false;
+      conversations.push({ turn: orphanTurn, conversation: mapped.conversation, agentLinks: mapped.agentLinks });
+      for (const [id, link] of Object.entries(mapped.agentLinks)) agentLinks[id] = link;
+    }
+  }
+  return conversations.map((c) => c.conversation);
+}

@@ -1,0 +1,433 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { open } from 'lmdb';
+import type { RootDatabase } from 'lmdb';
+import { SyncError } from './errors.js';
+import type { AgentLink, ConversationIdentity, SessionSummaryMeta } from './session-model.js';
+import { isUuidV7, readUuidV7Time } from './stable-uuid-v7.js';
+
+/**
+ * Sync state in one LMDB env: per-session cursors, the ids table, per-session leases and run history.
+ *
+ * Every read-modify-write is one `transactionSync` with `putSync`/`removeSync` only: LMDB has a single
+ * writer across all processes, so claim/release/commit are atomic between concurrent hook processes.
+ * (An async `put` inside `transactionSync` makes `close()` hang forever, see research/libs.md §5.)
+ */
+
+export interface ConversationState {
+  traceId: string;
+  epochMs: number;
+  fingerprint: string;
+  startOffset: number;
+  spanCount: number;
+  syncedAt: number;
+}
+
+export interface SessionState {
+  sessionId: string;
+  path: string;
+  projectDir: string;
+  cwd?: string;
+  /** File identity at the last successful sync. */
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  /** Lines before this offset are final and exported. */
+  finalOffset: number;
+  finalLine: number;
+  /** Start of the open (last) conversation. */
+  resumeOffset: number;
+  resumeLine: number;
+  /** By conversation key. */
+  conversations: Record<string, ConversationState>;
+  /** Subagent files at the last sync. */
+  agents: Record<string, { size: number; mtimeMs: number }>;
+  agentLinks: Record<string, AgentLink>;
+  meta: SessionSummaryMeta;
+  exportedTraces: number;
+  exportedSpans: number;
+  firstSyncAt: number;
+  lastSyncAt: number;
+}
+
+export interface Lease {
+  pid: number;
+  host: string;
+  token: string;
+  expiresAt: number;
+  /** Someone asked for this session while it was held: the holder must run it again before releasing. */
+  dirty: boolean;
+}
+
+export type ClaimResult = { claimed: true; token: string } | { claimed: false; holder: Lease };
+
+export interface RunRecord {
+  runId: string;
+  startedAt: number;
+  endedAt: number;
+  command: string;
+  sessions: number;
+  traces: number;
+  spans: number;
+  failures: number;
+}
+
+export interface CcsyncImportResult {
+  /** Sessions that got at least one new identity. */
+  sessions: number;
+  /** Identities written (conversations already known are kept as they are and not counted). */
+  conversations: number;
+  /** Conversations skipped because the ids table already had them (a re-import). */
+  alreadyKnown: number;
+  warnings: string[];
+}
+
+export interface CcsyncImportRecord {
+  at: number;
+  filePath: string;
+  sessions: number;
+  conversations: number;
+  warnings: number;
+}
+
+export interface StateStore {
+  getSession(id: string): SessionState | undefined;
+  listSessions(): SessionState[];
+  /** Ids survive `reset`: conversation key -> identity, so a re-send after reset reuses ids (no duplicates). */
+  getIdentities(sessionId: string): Record<string, ConversationIdentity>;
+  /** Free, expired, or held by a dead pid on this host -> take it; else mark the lease dirty and refuse. */
+  claimLease(sessionId: string): ClaimResult;
+  renewLease(sessionId: string, token: string): boolean;
+  /** Ours and dirty -> clear dirty, keep (and extend) it, `rerun: true`; ours and clean -> delete it; not ours -> `lost: true`. */
+  releaseLease(sessionId: string, token: string): { rerun: boolean; lost?: boolean };
+  /** Writes the session state and merges identities in one transaction, only while `token` holds the lease. */
+  commitSession(token: string, state: SessionState, identities: Record<string, ConversationIdentity>): boolean;
+  getLease(sessionId: string): Lease | undefined;
+  listLeases(): Array<{ sessionId: string; lease: Lease }>;
+  /** Appends to the export history, which keeps the last 1000 runs. */
+  recordRun(run: RunRecord): void;
+  /** Newest first. */
+  listRuns(limit?: number): RunRecord[];
+  /** Clears per-session sync history but keeps the ids table. Returns how many sessions were cleared. */
+  reset(sessionId?: string): number;
+  /** Removes expired leases and leases of dead pids on this host, and clears stale LMDB reader slots. */
+  clean(): { leasesRemoved: number; staleReaders: number };
+  /** Imports ccsync's `sessions.json` (read only) as identities. Idempotent. */
+  importCcsyncState(filePath: string): CcsyncImportResult;
+  lastCcsyncImport(): CcsyncImportRecord | undefined;
+  close(): Promise<void>;
+}
+
+export interface StateStoreOptions {
+  leaseTtlMs?: number;
+  now?: () => number;
+  pid?: number;
+  host?: string;
+  isProcessAlive?: (pid: number) => boolean;
+}
+
+const DEFAULT_LEASE_TTL_MS = 60_000;
+const MAX_RUNS = 1000;
+const SCHEMA_VERSION = 1;
+/** Sub-folder of the state dir holding data.mdb/lock.mdb. No dot in it: lmdb treats a dotted path as a file. */
+const LMDB_DIR_NAME = 'lmdb';
+const ID_SEPARATOR = '\u0000';
+const ID_RANGE_END = '\u0001';
+
+export function defaultStateDir(homeDir: string): string {
+  return join(homeDir, '.opik', 'sync-state');
+}
+
+/** Where the LMDB env of a state dir lives. */
+export function resolveLmdbDir(stateDir: string): string {
+  return join(stateDir, LMDB_DIR_NAME);
+}
+
+/**
+ * Deletes the lock files ccsync left in the state dir (`sessions.lock` and any other `*.lock`).
+ * LMDB's own `lock.mdb` lives in a sub-folder and never matches; it is guarded anyway because deleting
+ * it while any process has the env open corrupts the env.
+ */
+export function removeLegacyLockFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.endsWith('.lock') || name === 'lock.mdb') continue;
+    const path = join(dir, name);
+    try {
+      if (!statSync(path).isFile()) continue;
+      unlinkSync(path);
+      removed.push(path);
+    } catch {
+      // Gone already (another process cleaned it) or not ours to delete: nothing to report.
+    }
+  }
+  return removed;
+}
+
+/** `kill(pid, 0)`: ESRCH means gone; EPERM means it exists but belongs to someone else. */
+export function checkProcessAlive(pid: number): boolean {
+  // pid 0 and negatives address process groups, never a single holder.
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function toIdKey(sessionId: string, conversationKey: string): string {
+  return `${sessionId}${ID_SEPARATOR}${conversationKey}`;
+}
+
+export function openStateStore(dir: string, options: StateStoreOptions = {}): StateStore {
+  const leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  const now = options.now ?? Date.now;
+  const myPid = options.pid ?? process.pid;
+  const myHost = options.host ?? hostname();
+  const isProcessAlive = options.isProcessAlive ?? checkProcessAlive;
+
+  let root: RootDatabase;
+  try {
+    const lmdbDir = resolveLmdbDir(dir);
+    mkdirSync(lmdbDir, { recursive: true });
+    root = open({ path: lmdbDir, maxDbs: 8 });
+  } catch (error) {
+    throw new SyncError('OCS_ERR_STATE', `cannot open the state store in ${dir}: ${(error as Error).message}`, { cause: error });
+  }
+  const sessions = root.openDB<SessionState, string>({ name: 'sessions' });
+  const ids = root.openDB<ConversationIdentity, string>({ name: 'ids' });
+  const leases = root.openDB<Lease, string>({ name: 'leases' });
+  const runs = root.openDB<RunRecord, [number, string]>({ name: 'runs' });
+  const meta = root.openDB<unknown, string>({ name: 'meta' });
+
+  root.transactionSync(() => {
+    if (meta.get('schemaVersion') === undefined) meta.putSync('schemaVersion', SCHEMA_VERSION);
+  });
+
+  /** A lease another claimant may take: nobody would otherwise ever release it. */
+  function isAbandoned(lease: Lease, at: number): boolean {
+    if (lease.expiresAt <= at) return true;
+    return lease.host === myHost && lease.pid !== myPid && !isProcessAlive(lease.pid);
+  }
+
+  function getIdentities(sessionId: string): Record<string, ConversationIdentity> {
+    const prefix = `${sessionId}${ID_SEPARATOR}`;
+    const result: Record<string, ConversationIdentity> = {};
+    for (const { key, value } of ids.getRange({ start: prefix, end: `${sessionId}${ID_RANGE_END}` })) {
+      result[key.slice(prefix.length)] = value;
+    }
+    return result;
+  }
+
+  function claimLease(sessionId: string): ClaimResult {
+    return root.transactionSync((): ClaimResult => {
+      const at = now();
+      const existing = leases.get(sessionId);
+      if (existing === undefined || isAbandoned(existing, at)) {
+        const token = randomUUID();
+        leases.putSync(sessionId, { pid: myPid, host: myHost, token, expiresAt: at + leaseTtlMs, dirty: false });
+        return { claimed: true, token };
+      }
+      const holder = existing.dirty ? existing : { ...existing, dirty: true };
+      if (!existing.dirty) leases.putSync(sessionId, holder);
+      return { claimed: false, holder };
+    });
+  }
+
+  function renewLease(sessionId: string, token: string): boolean {
+    return root.transactionSync(() => {
+      const existing = leases.get(sessionId);
+      if (existing?.token !== token) return false;
+      leases.putSync(sessionId, { ...existing, expiresAt: now() + leaseTtlMs });
+      return true;
+    });
+  }
+
+  function releaseLease(sessionId: string, token: string): { rerun: boolean; lost?: boolean } {
+    return root.transactionSync(() => {
+      const existing = leases.get(sessionId);
+      if (existing?.token !== token) return { rerun: false, lost: true };
+      if (existing.dirty) {
+        // The re-run gets a full TTL, like a fresh claim.
+        leases.putSync(sessionId, { ...existing, dirty: false, expiresAt: now() + leaseTtlMs });
+        return { rerun: true };
+      }
+      leases.removeSync(sessionId);
+      return { rerun: false };
+    });
+  }
+
+  function commitSession(token: string, state: SessionState, identities: Record<string, ConversationIdentity>): boolean {
+    return root.transactionSync(() => {
+      // An expired lease nobody took over is still ours: within this write txn nobody else can take it.
+      if (leases.get(state.sessionId)?.token !== token) return false;
+      sessions.putSync(state.sessionId, state);
+      for (const [conversationKey, identity] of Object.entries(identities)) {
+        const key = toIdKey(state.sessionId, conversationKey);
+        const known = ids.get(key);
+        if (known?.traceId === identity.traceId && known.epochMs === identity.epochMs) continue;
+        ids.putSync(key, { traceId: identity.traceId, epochMs: identity.epochMs });
+      }
+      return true;
+    });
+  }
+
+  function listLeases(): Array<{ sessionId: string; lease: Lease }> {
+    return [...leases.getRange({})].map(({ key, value }) => ({ sessionId: key, lease: value }));
+  }
+
+  function recordRun(run: RunRecord): void {
+    root.transactionSync(() => {
+      runs.putSync([run.startedAt, run.runId], { ...run });
+      const excess = runs.getCount() - MAX_RUNS;
+      if (excess <= 0) return;
+      // Keys sort by start time, so the first `excess` keys are the oldest runs.
+      for (const key of [...runs.getKeys({ limit: excess })]) runs.removeSync(key);
+    });
+  }
+
+  function listRuns(limit = MAX_RUNS): RunRecord[] {
+    return [...runs.getRange({ reverse: true, limit })].map(({ value }) => value);
+  }
+
+  function reset(sessionId?: string): number {
+    return root.transactionSync(() => {
+      if (sessionId !== undefined) return sessions.removeSync(sessionId) ? 1 : 0;
+      const keys = [...sessions.getKeys({})];
+      for (const key of keys) sessions.removeSync(key);
+      return keys.length;
+    });
+  }
+
+  function clean(): { leasesRemoved: number; staleReaders: number } {
+    const leasesRemoved = root.transactionSync(() => {
+      const at = now();
+      const abandoned = listLeases().filter(({ lease }) => isAbandoned(lease, at));
+      for (const { sessionId } of abandoned) leases.removeSync(sessionId);
+      return abandoned.length;
+    });
+    return { leasesRemoved, staleReaders: root.readerCheck() };
+  }
+
+  function importCcsyncState(filePath: string): CcsyncImportResult {
+    const result: CcsyncImportResult = { sessions: 0, conversations: 0, alreadyKnown: 0, warnings: [] };
+    const groupsBySession = readCcsyncGroups(filePath, result.warnings);
+    if (groupsBySession === undefined) return result;
+    root.transactionSync(() => {
+      for (const [sessionId, groups] of groupsBySession) {
+        let written = 0;
+        for (const group of groups) {
+          const key = toIdKey(sessionId, group.userMessageUuid);
+          if (ids.get(key) !== undefined) {
+            // A re-import, or the session was exported by us since: our identity wins.
+            result.alreadyKnown++;
+            continue;
+          }
+          ids.putSync(key, { traceId: group.traceId, epochMs: readUuidV7Time(group.traceId) });
+          written++;
+        }
+        if (written > 0) result.sessions++;
+        result.conversations += written;
+      }
+      const record: CcsyncImportRecord = {
+        at: now(),
+        filePath,
+        sessions: result.sessions,
+        conversations: result.conversations,
+        warnings: result.warnings.length,
+      };
+      meta.putSync('ccsyncImport', record);
+    });
+    return result;
+  }
+
+  let closing: Promise<void> | undefined;
+  function close(): Promise<void> {
+    closing ??= root.close();
+    return closing;
+  }
+
+  return {
+    getSession: (id) => sessions.get(id),
+    listSessions: () => [...sessions.getRange({})].map(({ value }) => value),
+    getIdentities,
+    claimLease,
+    renewLease,
+    releaseLease,
+    commitSession,
+    getLease: (sessionId) => leases.get(sessionId),
+    listLeases,
+    recordRun,
+    listRuns,
+    reset,
+    clean,
+    importCcsyncState,
+    lastCcsyncImport: () => meta.get('ccsyncImport') as CcsyncImportRecord | undefined,
+    close,
+  };
+}
+
+interface CcsyncGroup {
+  traceId: string;
+  userMessageUuid: string;
+}
+
+/**
+ * Reads ccsync's `{sessions:{[id]:{syncedGroups:[{traceId,userMessageUuid,...}]}}}`, keeping only groups we
+ * can reuse. Returns undefined (with a warning) when the file is missing or unreadable.
+ */
+function readCcsyncGroups(filePath: string, warnings: string[]): Map<string, CcsyncGroup[]> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(filePath, 'utf8'));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    warnings.push(code === 'ENOENT' ? `no ccsync state at ${filePath}` : `cannot read ccsync state ${filePath}: ${(error as Error).message}`);
+    return undefined;
+  }
+  const sessionsField = isRecord(parsed) ? parsed['sessions'] : undefined;
+  if (!isRecord(sessionsField)) {
+    warnings.push(`ccsync state ${filePath} has no "sessions" object`);
+    return undefined;
+  }
+  const bySession = new Map<string, CcsyncGroup[]>();
+  for (const [sessionId, entry] of Object.entries(sessionsField)) {
+    if (sessionId === '' || sessionId.includes(ID_SEPARATOR)) {
+      warnings.push(`ccsync session id ${JSON.stringify(sessionId)} is not usable; skipped`);
+      continue;
+    }
+    const groups = isRecord(entry) ? entry['syncedGroups'] : undefined;
+    if (!Array.isArray(groups)) continue;
+    const usable: CcsyncGroup[] = [];
+    groups.forEach((group: unknown, index) => {
+      const traceId = isRecord(group) ? group['traceId'] : undefined;
+      const userMessageUuid = isRecord(group) ? group['userMessageUuid'] : undefined;
+      if (typeof traceId !== 'string' || typeof userMessageUuid !== 'string' || userMessageUuid === '') {
+        warnings.push(`ccsync session ${sessionId}, group ${index}: no traceId/userMessageUuid; skipped`);
+        return;
+      }
+      if (!isUuidV7(traceId)) {
+        // Without a v7 time we cannot give the conversation's other ids a consistent time part.
+        warnings.push(`ccsync session ${sessionId}, group ${index}: trace id ${traceId} is not a UUIDv7; skipped`);
+        return;
+      }
+      usable.push({ traceId, userMessageUuid });
+    });
+    if (usable.length > 0) bySession.set(sessionId, usable);
+  }
+  return bySession;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

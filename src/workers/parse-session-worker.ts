@@ -1,0 +1,10 @@
+import { parseSession } from '../pipeline/parse-session.js';
+import type { ParseResult, ParseTask } from '../pipeline/session-model.js';
+
+/**
+ * Piscina entry: parse one chunk of one session. Errors come back as data in `warnings` wherever a line or
+ * file is at fault; a throw here is a bug, and Piscina would drop its code and properties anyway.
+ */
+export default async function parseSessionTask(task: ParseTask): Promise<ParseResult> {
+  return parseSession(task);
+}
