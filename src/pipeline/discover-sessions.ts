@@ -51,6 +51,20 @@ async function readOwningSessionId(path: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * Symlinks are followed: the walk has a fixed depth (projects/P/S/subagents), so a symlink loop cannot
+ * make it recurse forever, and users do symlink project folders.
+ */
+async function isDirectoryEntry(entry: Dirent, path: string): Promise<boolean> {
+  if (entry.isDirectory()) return true;
+  if (!entry.isSymbolicLink()) return false;
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 async function listDir(path: string): Promise<Dirent[]> {
   try {
     return await readdir(path, { withFileTypes: true });
@@ -68,10 +82,10 @@ async function agentFilesIn(dir: string): Promise<Array<{ agentId: string; path:
     if (match && (entry.isFile() || entry.isSymbolicLink())) {
       const metaName = `agent-${match[1]}.meta.json`;
       found.push({ agentId: match[1]!, path: join(dir, entry.name), ...(names.has(metaName) ? { metaPath: join(dir, metaName) } : {}) });
-    } else if (entry.isDirectory() && entry.name === 'workflows') {
+    } else if (entry.name === 'workflows' && (await isDirectoryEntry(entry, join(dir, entry.name)))) {
       // Workflow runs keep their agents one level deeper; journal.jsonl there is not a transcript.
       for (const run of await listDir(join(dir, 'workflows'))) {
-        if (run.isDirectory()) found.push(...(await agentFilesIn(join(dir, 'workflows', run.name))));
+        if (await isDirectoryEntry(run, join(dir, 'workflows', run.name))) found.push(...(await agentFilesIn(join(dir, 'workflows', run.name))));
       }
     }
   }
@@ -98,13 +112,13 @@ export async function discoverSessions(roots: string[]): Promise<DiscoveryResult
     roots.map(async (root) => {
       const projectsDir = join(root, 'projects');
       for (const project of await listDir(projectsDir)) {
-        if (!project.isDirectory()) continue;
         const projectPath = join(projectsDir, project.name);
+        if (!(await isDirectoryEntry(project, projectPath))) continue;
         const entries = await listDir(projectPath);
         await Promise.all(
           entries.map(async (entry) => {
             const path = join(projectPath, entry.name);
-            if (entry.isDirectory()) {
+            if (await isDirectoryEntry(entry, path)) {
               if (!isValidSessionId(entry.name)) return;
               for (const agent of await agentFilesIn(join(path, 'subagents'))) {
                 pendingAgents.push({ sessionId: entry.name, projectDir: project.name, projectPath, root, agent });

@@ -163,16 +163,6 @@ function desiredHandler(command: string, timeoutSec: number): JsonObject {
   return { type: 'command', command, timeout: timeoutSec, async: true };
 }
 
-function isSameJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => isSameJson(item, b[i]));
-  }
-  if (!isJsonObject(a) || !isJsonObject(b)) return false;
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((key) => key in b && isSameJson(a[key], b[key]));
-}
-
 /** Removes our handlers (all, or all but `keep`) from an event's groups, dropping only groups this emptied. */
 function removeOurHandlers(groups: unknown[], customCommand: string | undefined, keep?: JsonObject): unknown[] {
   const remaining: unknown[] = [];
@@ -242,13 +232,14 @@ export function planHookInstall(settingsText: string | undefined, opts: HookInst
   const desired = desiredHandler(command, timeoutSec);
   for (const event of validated.events) {
     const groups = (hooks[event] as unknown[] | undefined) ?? [];
-    const existing = findFirstOurHandler(groups, command);
-    if (existing === undefined) {
-      groups.push({ matcher: TOOL_EVENTS.has(event) ? '*' : '', hooks: [{ ...desired }] });
+    let kept = findFirstOurHandler(groups, command);
+    if (kept === undefined) {
+      kept = { ...desired };
+      groups.push({ matcher: TOOL_EVENTS.has(event) ? '*' : '', hooks: [kept] });
     } else {
-      Object.assign(existing, desired);
+      Object.assign(kept, desired);
     }
-    hooks[event] = removeOurHandlers(groups, command, existing);
+    hooks[event] = removeOurHandlers(groups, command, kept);
   }
   if (parsed.hooks === undefined) root.hooks = hooks;
   return finishPlan(settingsText, root, before, listEventsWithOurs(hooks, validated.events, command));
@@ -321,12 +312,13 @@ function computeDiffOps(oldLines: string[], newLines: string[]): DiffOp[] {
         middle.push({ kind: ' ', text: a[i]! });
         i++;
         j++;
-      } else if (j < b.length && (i === a.length || lcs[i * width + j + 1]! >= lcs[(i + 1) * width + j]!)) {
-        middle.push({ kind: '+', text: b[j]! });
-        j++;
-      } else {
+      } else if (i < a.length && (j === b.length || lcs[(i + 1) * width + j]! >= lcs[i * width + j + 1]!)) {
+        // Deletions first on a tie, as `diff -u` prints them.
         middle.push({ kind: '-', text: a[i]! });
         i++;
+      } else {
+        middle.push({ kind: '+', text: b[j]! });
+        j++;
       }
     }
   }

@@ -214,13 +214,23 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
     if (meta.get('schemaVersion') === undefined) meta.putSync('schemaVersion', SCHEMA_VERSION);
   });
 
+  /**
+   * Reads outside a write txn use lmdb-js's shared read snapshot, which it only renews on the next tick or
+   * after a write by this handle. Another process's (or handle's) commit in between would be missed, so
+   * every public read starts from a fresh snapshot (a cheap txn reset).
+   */
+  function readFresh<T>(read: () => T): T {
+    root.resetReadTxn();
+    return read();
+  }
+
   /** A lease another claimant may take: nobody would otherwise ever release it. */
   function isAbandoned(lease: Lease, at: number): boolean {
     if (lease.expiresAt <= at) return true;
     return lease.host === myHost && lease.pid !== myPid && !isProcessAlive(lease.pid);
   }
 
-  function getIdentities(sessionId: string): Record<string, ConversationIdentity> {
+  function readIdentities(sessionId: string): Record<string, ConversationIdentity> {
     const prefix = `${sessionId}${ID_SEPARATOR}`;
     const result: Record<string, ConversationIdentity> = {};
     for (const { key, value } of ids.getRange({ start: prefix, end: `${sessionId}${ID_RANGE_END}` })) {
@@ -282,7 +292,7 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
     });
   }
 
-  function listLeases(): Array<{ sessionId: string; lease: Lease }> {
+  function readLeases(): Array<{ sessionId: string; lease: Lease }> {
     return [...leases.getRange({})].map(({ key, value }) => ({ sessionId: key, lease: value }));
   }
 
@@ -296,7 +306,7 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
     });
   }
 
-  function listRuns(limit = MAX_RUNS): RunRecord[] {
+  function readRuns(limit = MAX_RUNS): RunRecord[] {
     return [...runs.getRange({ reverse: true, limit })].map(({ value }) => value);
   }
 
@@ -312,7 +322,7 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
   function clean(): { leasesRemoved: number; staleReaders: number } {
     const leasesRemoved = root.transactionSync(() => {
       const at = now();
-      const abandoned = listLeases().filter(({ lease }) => isAbandoned(lease, at));
+      const abandoned = readLeases().filter(({ lease }) => isAbandoned(lease, at));
       for (const { sessionId } of abandoned) leases.removeSync(sessionId);
       return abandoned.length;
     });
@@ -358,21 +368,21 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
   }
 
   return {
-    getSession: (id) => sessions.get(id),
-    listSessions: () => [...sessions.getRange({})].map(({ value }) => value),
-    getIdentities,
+    getSession: (id) => readFresh(() => sessions.get(id)),
+    listSessions: () => readFresh(() => [...sessions.getRange({})].map(({ value }) => value)),
+    getIdentities: (sessionId) => readFresh(() => readIdentities(sessionId)),
     claimLease,
     renewLease,
     releaseLease,
     commitSession,
-    getLease: (sessionId) => leases.get(sessionId),
-    listLeases,
+    getLease: (sessionId) => readFresh(() => leases.get(sessionId)),
+    listLeases: () => readFresh(readLeases),
     recordRun,
-    listRuns,
+    listRuns: (limit) => readFresh(() => readRuns(limit)),
     reset,
     clean,
     importCcsyncState,
-    lastCcsyncImport: () => meta.get('ccsyncImport') as CcsyncImportRecord | undefined,
+    lastCcsyncImport: () => readFresh(() => meta.get('ccsyncImport') as CcsyncImportRecord | undefined),
     close,
   };
 }

@@ -1,0 +1,325 @@
+import { mkdtemp, readFile, readdir, rm, symlink, writeFile, lstat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  diffLines,
+  isOurHookCommand,
+  planHookInstall,
+  planHookUninstall,
+  settingsPathFor,
+  validEventNames,
+  validateHookEvents,
+  writeSettingsWithBackup,
+} from '../src/pipeline/hook-settings.js';
+import type { HookSettingsPlan, HookSettingsResult } from '../src/pipeline/hook-settings.js';
+
+const COMMAND = 'opik-chat-sync hook';
+const SEED = "jq -r '.session_id' | xargs -I {} npx opik-chat-sync sync --session {}";
+
+function expectPlan(result: HookSettingsResult): HookSettingsPlan {
+  if (!result.ok) throw new Error(`expected a plan, got ${result.code}: ${result.message}`);
+  return result;
+}
+
+function ourHandler(timeout = 30): Record<string, unknown> {
+  return { type: 'command', command: COMMAND, timeout, async: true };
+}
+
+const otherToolsSettings = {
+  permissions: { allow: ['Bash(npm test:*)'], deny: [] },
+  env: { FOO: 'bar' },
+  model: 'opus',
+  hooks: {
+    Stop: [{ matcher: '', hooks: [{ type: 'command', command: 'notify-send done' }] }],
+    PreToolUse: [{ matcher: 'Bash', hooks: [{ type: 'command', command: '/usr/local/bin/guard.sh', timeout: 5 }] }],
+  },
+  statusLine: { type: 'command', command: 'ccstatus' },
+};
+
+describe('planHookInstall', () => {
+  it('creates settings with one async entry per default event when the file is missing', () => {
+    const plan = expectPlan(planHookInstall(undefined, { command: COMMAND }));
+    expect(plan.changed).toBe(true);
+    expect(plan.next.endsWith('}\n')).toBe(true);
+    expect(plan.next).toBe(`${JSON.stringify(JSON.parse(plan.next), null, 2)}\n`);
+    expect(JSON.parse(plan.next)).toEqual({
+      hooks: {
+        Stop: [{ matcher: '', hooks: [ourHandler()] }],
+        SubagentStop: [{ matcher: '', hooks: [ourHandler()] }],
+        SessionEnd: [{ matcher: '', hooks: [ourHandler()] }],
+      },
+    });
+  });
+
+  it('treats an empty or whitespace-only file like a missing one', () => {
+    const plan = expectPlan(planHookInstall('  \n', { command: COMMAND, events: ['Stop'], timeoutSec: 10 }));
+    expect(JSON.parse(plan.next)).toEqual({ hooks: { Stop: [{ matcher: '', hooks: [ourHandler(10)] }] } });
+  });
+
+  it('uses the "*" matcher for tool events', () => {
+    const plan = expectPlan(planHookInstall('{}', { command: COMMAND, events: ['PostToolUse'] }));
+    expect(JSON.parse(plan.next).hooks.PostToolUse[0].matcher).toBe('*');
+  });
+
+  it('keeps unrelated keys, their order and other tools\' hooks', () => {
+    const before = JSON.stringify(otherToolsSettings, null, 2);
+    const plan = expectPlan(planHookInstall(before, { command: COMMAND, events: ['Stop', 'SessionEnd'] }));
+    const next = JSON.parse(plan.next);
+    expect(Object.keys(next)).toEqual(['permissions', 'env', 'model', 'hooks', 'statusLine']);
+    expect(next.permissions).toEqual(otherToolsSettings.permissions);
+    expect(next.env).toEqual(otherToolsSettings.env);
+    expect(next.statusLine).toEqual(otherToolsSettings.statusLine);
+    expect(next.hooks.PreToolUse).toEqual(otherToolsSettings.hooks.PreToolUse);
+    expect(Object.keys(next.hooks)).toEqual(['Stop', 'PreToolUse', 'SessionEnd']);
+    expect(next.hooks.Stop).toEqual([
+      otherToolsSettings.hooks.Stop[0],
+      { matcher: '', hooks: [ourHandler()] },
+    ]);
+    // Uninstalling what was installed gives back the same document.
+    const undone = expectPlan(planHookUninstall(plan.next, {}));
+    expect(JSON.parse(undone.next)).toEqual(otherToolsSettings);
+    expect(undone.next).toBe(`${before}\n`);
+  });
+
+  it('is idempotent: a second install changes nothing and keeps the text as is', () => {
+    const first = expectPlan(planHookInstall(JSON.stringify(otherToolsSettings), { command: COMMAND }));
+    const second = expectPlan(planHookInstall(first.next, { command: COMMAND }));
+    expect(second.changed).toBe(false);
+    expect(second.diff).toBe('');
+    expect(second.next).toBe(first.next);
+    // Unchanged, the user's own formatting survives (no re-indent).
+    const compact = JSON.stringify(JSON.parse(first.next));
+    const third = expectPlan(planHookInstall(compact, { command: COMMAND }));
+    expect(third).toMatchObject({ changed: false, next: compact });
+  });
+
+  it('replaces an outdated entry of ours in place instead of adding a second one', () => {
+    const old = {
+      hooks: {
+        Stop: [
+          {
+            matcher: '',
+            hooks: [
+              { type: 'command', command: 'echo other' },
+              { type: 'command', command: 'npx opik-chat-sync hook', timeout: 5, statusMessage: 'syncing' },
+            ],
+          },
+        ],
+      },
+    };
+    const plan = expectPlan(planHookInstall(JSON.stringify(old), { command: COMMAND, events: ['Stop'] }));
+    expect(plan.changed).toBe(true);
+    expect(JSON.parse(plan.next).hooks.Stop).toEqual([
+      {
+        matcher: '',
+        hooks: [
+          { type: 'command', command: 'echo other' },
+          { type: 'command', command: COMMAND, timeout: 30, statusMessage: 'syncing', async: true },
+        ],
+      },
+    ]);
+  });
+
+  it('upgrades the seed jq|xargs entry and removes duplicate entries of ours', () => {
+    const seeded = {
+      hooks: {
+        PostToolUse: [{ matcher: '*', hooks: [{ type: 'command', command: SEED }] }],
+        Stop: [
+          { matcher: '', hooks: [{ type: 'command', command: SEED }] },
+          { matcher: '', hooks: [{ type: 'command', command: COMMAND }] },
+        ],
+      },
+    };
+    const plan = expectPlan(planHookInstall(JSON.stringify(seeded), { command: COMMAND, events: ['Stop'] }));
+    const next = JSON.parse(plan.next);
+    expect(next.hooks.Stop).toEqual([{ matcher: '', hooks: [ourHandler()] }]);
+    // Events that were not asked for are left alone but reported.
+    expect(next.hooks.PostToolUse).toEqual(seeded.hooks.PostToolUse);
+    expect(plan.ourEntriesElsewhere).toEqual(['PostToolUse']);
+  });
+
+  it('recognises a custom command as ours so re-installing it is idempotent', () => {
+    const custom = 'node /opt/ocs/dist/main/cli.js hook';
+    const first = expectPlan(planHookInstall(undefined, { command: custom, events: ['Stop'] }));
+    const second = expectPlan(planHookInstall(first.next, { command: custom, events: ['Stop'] }));
+    expect(second.changed).toBe(false);
+    expect(JSON.parse(first.next).hooks.Stop[0].hooks[0].command).toBe(custom);
+  });
+
+  it('refuses invalid JSON and non-object documents without producing text to write', () => {
+    for (const text of ['{ "hooks": ', '[]', 'null', '{"hooks": []}', '{"hooks": {"Stop": {}}}']) {
+      const result = planHookInstall(text, { command: COMMAND });
+      expect(result.ok).toBe(false);
+      expect(result).toMatchObject({ code: 'OCS_ERR_CONFIG' });
+      expect('next' in result).toBe(false);
+    }
+  });
+
+  it('refuses unknown events, listing the valid ones, and bad timeouts', () => {
+    const result = planHookInstall('{}', { command: COMMAND, events: ['Stop', 'OnFinish'] });
+    expect(result).toMatchObject({ ok: false, code: 'OCS_ERR_BAD_ARGUMENT' });
+    if (result.ok) return;
+    expect(result.message).toContain('OnFinish');
+    for (const name of validEventNames) expect(result.message).toContain(name);
+    expect(planHookInstall('{}', { command: COMMAND, timeoutSec: 0 })).toMatchObject({ ok: false, code: 'OCS_ERR_BAD_ARGUMENT' });
+    expect(planHookInstall('{}', { command: ' ' })).toMatchObject({ ok: false, code: 'OCS_ERR_BAD_ARGUMENT' });
+  });
+
+  it('produces a readable diff of the added lines', () => {
+    const before = `${JSON.stringify({ model: 'opus' }, null, 2)}\n`;
+    const plan = expectPlan(planHookInstall(before, { command: COMMAND, events: ['Stop'] }));
+    const lines = plan.diff.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^@@ -1,3 \+1,\d+ @@$/);
+    expect(lines).toContain('-   "model": "opus"');
+    expect(lines).toContain('+   "model": "opus",');
+    expect(lines).toContain('+             "command": "opik-chat-sync hook",');
+    expect(lines).toContain('+             "async": true');
+    expect(lines).toContain('  {');
+    expect(lines.filter((line) => line.startsWith('- '))).toHaveLength(1);
+  });
+});
+
+describe('planHookUninstall', () => {
+  it('removes only our entries and the groups, events and hooks object that became empty', () => {
+    const settings = {
+      model: 'opus',
+      hooks: {
+        Stop: [
+          { matcher: '', hooks: [{ type: 'command', command: 'notify-send done' }, ourHandler()] },
+          { matcher: '', hooks: [ourHandler()] },
+        ],
+        SessionEnd: [{ matcher: '', hooks: [ourHandler()] }],
+        PostToolUse: [{ matcher: '*', hooks: [{ type: 'command', command: SEED }] }],
+        PreCompact: [],
+      },
+    };
+    const plan = expectPlan(planHookUninstall(JSON.stringify(settings, null, 2)));
+    expect(plan.changed).toBe(true);
+    expect(JSON.parse(plan.next)).toEqual({
+      model: 'opus',
+      hooks: {
+        Stop: [{ matcher: '', hooks: [{ type: 'command', command: 'notify-send done' }] }],
+        // Already empty before: not ours to tidy up.
+        PreCompact: [],
+      },
+    });
+    const onlyOurs = { hooks: { Stop: [{ matcher: '', hooks: [ourHandler()] }] }, env: { A: '1' } };
+    expect(JSON.parse(expectPlan(planHookUninstall(JSON.stringify(onlyOurs))).next)).toEqual({ env: { A: '1' } });
+  });
+
+  it('limits removal to the given events', () => {
+    const settings = { hooks: { Stop: [{ matcher: '', hooks: [ourHandler()] }], SessionEnd: [{ matcher: '', hooks: [ourHandler()] }] } };
+    const plan = expectPlan(planHookUninstall(JSON.stringify(settings, null, 2), { events: ['SessionEnd'] }));
+    expect(JSON.parse(plan.next)).toEqual({ hooks: { Stop: settings.hooks.Stop } });
+    expect(plan.ourEntriesElsewhere).toEqual(['Stop']);
+    const diffLinesOut = plan.diff.split('\n');
+    expect(diffLinesOut).toContain('-     "SessionEnd": [');
+    // A pure removal: the minimal diff deletes lines and adds none.
+    expect(diffLinesOut.filter((line) => line.startsWith('+ '))).toEqual([]);
+    expect(diffLinesOut.filter((line) => line.startsWith('- '))).toHaveLength(13);
+  });
+
+  it('changes nothing when nothing of ours is installed, or there is no file', () => {
+    const text = JSON.stringify(otherToolsSettings);
+    expect(expectPlan(planHookUninstall(text))).toMatchObject({ changed: false, next: text, diff: '' });
+    expect(expectPlan(planHookUninstall(undefined))).toMatchObject({ changed: false, next: '' });
+    expect(expectPlan(planHookUninstall('{"hooks": {}}'))).toMatchObject({ changed: false, next: '{"hooks": {}}' });
+  });
+
+  it('refuses invalid JSON and unknown events', () => {
+    expect(planHookUninstall('{oops', {})).toMatchObject({ ok: false, code: 'OCS_ERR_CONFIG' });
+    expect(planHookUninstall('{}', { events: ['Nope'] })).toMatchObject({ ok: false, code: 'OCS_ERR_BAD_ARGUMENT' });
+  });
+});
+
+describe('helpers', () => {
+  it('validates events case-insensitively, comma lists included, and deduplicates', () => {
+    expect(validateHookEvents(['stop,SessionEnd', 'Stop', ' subagentstop '])).toEqual({
+      ok: true,
+      events: ['Stop', 'SessionEnd', 'SubagentStop'],
+    });
+    expect(validateHookEvents([])).toMatchObject({ ok: false, code: 'OCS_ERR_BAD_ARGUMENT' });
+  });
+
+  it('recognises our commands and not lookalikes', () => {
+    expect(isOurHookCommand('opik-chat-sync hook')).toBe(true);
+    expect(isOurHookCommand('npx -y opik-chat-sync@latest hook --verbose')).toBe(true);
+    expect(isOurHookCommand(SEED)).toBe(true);
+    expect(isOurHookCommand('npx opik-chat-sync sync --all')).toBe(false);
+    expect(isOurHookCommand("jq -r '.session_id' | xargs -I {} npx @opik/ccsync sync --session {}")).toBe(false);
+    expect(isOurHookCommand('my-opik-chat-sync-wrapper')).toBe(false);
+  });
+
+  it('resolves settings paths per scope', () => {
+    expect(settingsPathFor('global', '/home/u', '/work/p')).toBe(path.join('/home/u', '.claude', 'settings.json'));
+    expect(settingsPathFor('global', '/home/u', '/work/p', '/cfg/claude')).toBe(path.join('/cfg/claude', 'settings.json'));
+    expect(settingsPathFor('global', '/home/u', '/work/p', '')).toBe(path.join('/home/u', '.claude', 'settings.json'));
+    expect(settingsPathFor('project', '/home/u', '/work/p', '/cfg/claude')).toBe(path.join('/work/p', '.claude', 'settings.json'));
+  });
+
+  it('diffs lines with context and separate hunks', () => {
+    const oldText = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l'].join('\n');
+    const newText = ['a', 'B', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm'].join('\n');
+    expect(diffLines(oldText, newText)).toBe(
+      ['@@ -1,5 +1,5 @@', '  a', '- b', '+ B', '  c', '  d', '  e', '@@ -10,3 +10,4 @@', '  j', '  k', '  l', '+ m', ''].join(
+        '\n',
+      ),
+    );
+    expect(diffLines('x\n', 'x\n')).toBe('');
+    expect(diffLines('', 'x\n')).toBe('@@ -0,0 +1 @@\n+ x\n');
+  });
+});
+
+describe('writeSettingsWithBackup', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'ocs-hook-settings-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates the parent directory and returns null when there was no file', async () => {
+    const file = path.join(dir, 'nested', '.claude', 'settings.json');
+    expect(await writeSettingsWithBackup(file, '{}\n')).toBeNull();
+    expect(await readFile(file, 'utf8')).toBe('{}\n');
+    expect(await readdir(path.dirname(file))).toEqual(['settings.json']);
+  });
+
+  it('backs up the old content, then replaces the file leaving no temp file behind', async () => {
+    const file = path.join(dir, 'settings.json');
+    await writeFile(file, '{"model":"opus"}', { mode: 0o600 });
+    const now = new Date('2026-03-04T05:06:07.089Z');
+    const backup = await writeSettingsWithBackup(file, '{\n  "model": "sonnet"\n}\n', now);
+    expect(backup).toBe(`${file}.bak-20260304T050607-089Z`);
+    expect(await readFile(backup!, 'utf8')).toBe('{"model":"opus"}');
+    expect(await readFile(file, 'utf8')).toBe('{\n  "model": "sonnet"\n}\n');
+    expect((await lstat(file)).mode & 0o777).toBe(0o600);
+    expect((await readdir(dir)).sort()).toEqual(['settings.json', 'settings.json.bak-20260304T050607-089Z']);
+
+    // A second write in the same millisecond must not overwrite the first backup.
+    const second = await writeSettingsWithBackup(file, '{}\n', now);
+    expect(second).toBe(`${file}.bak-20260304T050607-089Z-1`);
+    expect(await readFile(second!, 'utf8')).toBe('{\n  "model": "sonnet"\n}\n');
+    expect(await readFile(backup!, 'utf8')).toBe('{"model":"opus"}');
+  });
+
+  it('writes through a symlinked settings.json instead of replacing the link', async () => {
+    const real = path.join(dir, 'dotfiles-settings.json');
+    const link = path.join(dir, 'settings.json');
+    await writeFile(real, '{"a":1}');
+    await symlink(real, link);
+    await writeSettingsWithBackup(link, '{"a":2}\n');
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    expect(await readFile(real, 'utf8')).toBe('{"a":2}\n');
+  });
+
+  it('reports a failed write as a typed error', async () => {
+    const blocker = path.join(dir, 'file');
+    await writeFile(blocker, 'x');
+    await expect(writeSettingsWithBackup(path.join(blocker, 'settings.json'), '{}\n')).rejects.toMatchObject({
+      code: 'OCS_ERR_CONFIG_FILE',
+    });
+  });
+});
