@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { AgentFile, SessionFile } from './session-model.js';
 import type { ParseWarning } from './session-model.js';
 
@@ -188,4 +188,66 @@ export async function discoverSessions(roots: string[]): Promise<DiscoveryResult
   );
   for (const session of sessions.values()) session.agents.sort((a, b) => a.agentId.localeCompare(b.agentId));
   return { sessions: [...sessions.values()].sort((a, b) => a.path.localeCompare(b.path)), warnings };
+}
+
+/**
+ * One session, found without walking every project: through the hook's transcript path when given,
+ * else by looking for `<id>.jsonl` in each project folder. Returns undefined when no file is found.
+ */
+export async function findSession(roots: string[], sessionId: string, transcriptPath?: string): Promise<SessionFile | undefined> {
+  if (!isValidSessionId(sessionId)) return undefined;
+  const candidates: Array<{ root: string; projectPath: string }> = [];
+  if (transcriptPath && basename(transcriptPath) === `${sessionId}.jsonl`) {
+    const projectPath = dirname(transcriptPath);
+    candidates.push({ root: dirname(dirname(projectPath)), projectPath });
+  }
+  for (const root of roots) {
+    for (const project of await listDir(join(root, 'projects'))) {
+      candidates.push({ root, projectPath: join(root, 'projects', project.name) });
+    }
+  }
+  for (const { root, projectPath } of candidates) {
+    try {
+      await stat(join(projectPath, `${sessionId}.jsonl`));
+    } catch {
+      continue;
+    }
+    return describeSession(root, projectPath, sessionId);
+  }
+  return undefined;
+}
+
+/** Fresh stat data for one session: its file and every subagent file (both layouts) as they are now. */
+export async function describeSession(root: string, projectPath: string, sessionId: string): Promise<SessionFile> {
+  const path = join(projectPath, `${sessionId}.jsonl`);
+  let info = { size: 0, mtimeMs: 0, dev: 0, ino: 0 };
+  try {
+    info = await stat(path);
+  } catch {
+    // Subagents of a session whose file is gone still sync.
+  }
+  const agents: AgentFile[] = [];
+  const add = async (agent: { agentId: string; path: string; metaPath?: string }): Promise<void> => {
+    try {
+      const a = await stat(agent.path);
+      if (!agents.some((x) => x.agentId === agent.agentId)) agents.push({ ...agent, size: a.size, mtimeMs: a.mtimeMs });
+    } catch {
+      // vanished between listing and stat
+    }
+  };
+  for (const agent of await agentFilesIn(join(projectPath, sessionId, 'subagents'))) await add(agent);
+  for (const entry of await listDir(projectPath)) {
+    const match = AGENT_FILE.exec(entry.name);
+    if (!match) continue;
+    const agentPath = join(projectPath, entry.name);
+    const owner = await readOwningSessionId(agentPath).catch(() => undefined);
+    if (owner === sessionId) await add({ agentId: match[1]!, path: agentPath });
+  }
+  agents.sort((a, b) => a.agentId.localeCompare(b.agentId));
+  return { sessionId, path, projectDir: basename(projectPath), root, size: info.size, mtimeMs: info.mtimeMs, dev: info.dev, ino: info.ino, agents };
+}
+
+/** Re-stat a session already discovered (watch mode, lease re-runs). */
+export function refreshSession(session: SessionFile): Promise<SessionFile> {
+  return describeSession(session.root, dirname(session.path), session.sessionId);
 }

@@ -106,6 +106,7 @@ const gunzipAsync = promisify(gunzip);
 
 const NOT_FOUND: Reply = { status: 404, body: { code: 404, message: 'HTTP 404 Not Found' } };
 const METHOD_NOT_ALLOWED: Reply = { status: 405, body: { code: 405, message: 'HTTP 405 Method Not Allowed' } };
+const FORGOTTEN: Reply = { status: 503, body: { code: 503, message: 'opik-test-server was reset while this request was in flight' } };
 const BAD_JSON: Reply = { status: 400, body: { code: 400, message: 'Unable to process JSON' } };
 
 function normaliseProjectName(value: unknown): string {
@@ -173,6 +174,10 @@ export async function startOpikTestServer(options: OpikTestServerOptions = {}): 
   const requests: RecordedRequest[] = [];
   const validationErrors: string[] = [];
   const faults = new FaultPlan();
+  // Requests still running (delayed, validating) when reset() is called belong to an earlier test:
+  // they must neither store rows nor show up in `requests` afterwards.
+  const inFlight = new Set<RecordedRequest>();
+  const forgotten = new WeakSet<RecordedRequest>();
 
   function reject(status: number, messages: string[], body?: unknown): Reply {
     validationErrors.push(...messages);
@@ -241,6 +246,7 @@ export async function startOpikTestServer(options: OpikTestServerOptions = {}): 
       if (sdkProblems.length > 0) return reject(422, sdkProblems.map((message) => `opik SDK schema: ${message}`));
     }
 
+    if (forgotten.has(record)) return FORGOTTEN;
     const nowMs = Date.now();
     const table = tables[kind];
     for (const item of items as Record<string, unknown>[]) {
@@ -360,6 +366,7 @@ export async function startOpikTestServer(options: OpikTestServerOptions = {}): 
       table.versions.clear();
     }
     writeCounts.clear();
+    for (const record of inFlight) forgotten.add(record);
     // Cleared in place: callers may hold the arrays.
     requests.length = 0;
     validationErrors.length = 0;
@@ -477,9 +484,12 @@ export async function startOpikTestServer(options: OpikTestServerOptions = {}): 
       at,
     };
     try {
+      inFlight.add(record);
       if (await applyFault(faults.next(url.pathname), res, record)) return;
       let reply: Reply;
-      if (tooLarge) {
+      if (forgotten.has(record)) {
+        reply = FORGOTTEN;
+      } else if (tooLarge) {
         reply = reject(413, ['Request Entity Too Large'], describeFaultStatus(413));
       } else {
         const decoded = await decodeBody(req, raw);
@@ -488,7 +498,8 @@ export async function startOpikTestServer(options: OpikTestServerOptions = {}): 
       record.status = reply.status;
       send(res, reply);
     } finally {
-      requests.push(record);
+      inFlight.delete(record);
+      if (!forgotten.has(record)) requests.push(record);
     }
   }
 

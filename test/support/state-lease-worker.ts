@@ -58,6 +58,8 @@ while (!existsSync(goPath)) await sleep(5);
 
 const tally = { committed: 0, lostCommits: 0, claims: 0, refused: 0, reruns: 0, overlaps: 0, lostReleases: 0 };
 for (let i = 0; i < iterations; i++) {
+  // Like hooks arriving at random moments: without a pause one process would win nearly every claim.
+  if (i > 0) await sleep(Math.random() * 2);
   const claim = store.claimLease(SESSION_ID);
   if (!claim.claimed) {
     tally.refused++;

@@ -1,0 +1,197 @@
+import { refreshSession } from '../pipeline/discover-sessions.js';
+import type { Failure } from '../pipeline/errors.js';
+import type { OpikUploader, UploadOutcome } from '../pipeline/opik-uploader.js';
+import { advanceSessionState, planSessionSync, selectChangedRecords } from '../pipeline/plan-session-sync.js';
+import type { MappingOptions, ParseWarning, SessionFile } from '../pipeline/session-model.js';
+import type { SessionState, StateStore } from '../pipeline/state-store.js';
+import type { ParsePool } from './parse-pool.js';
+
+export type SessionStatus = 'synced' | 'unchanged' | 'busy' | 'failed' | 'dry-run';
+
+export interface SessionOutcome {
+  sessionId: string;
+  path: string;
+  status: SessionStatus;
+  created: number;
+  updated: number;
+  spans: number;
+  warnings: ParseWarning[];
+  failure?: Failure;
+  /** A failure that will stop the whole run (bad key, quota, rejected data, abort). */
+  fatal?: boolean;
+  /** Dry run: the records that would have been sent. */
+  preview?: Array<{ conversation: string; name: string; action: 'create' | 'update'; spans: number }>;
+}
+
+export interface SyncEngineOptions {
+  store: StateStore;
+  /** Absent in a dry run: nothing is sent. */
+  uploader: OpikUploader | undefined;
+  pool: ParsePool;
+  mapping: () => MappingOptions;
+  force: boolean;
+  maxChunkBytes: number;
+  leaseTtlMs: number;
+  signal?: AbortSignal;
+}
+
+const MAX_DIRTY_RERUNS = 20;
+
+function emptyOutcome(session: SessionFile, status: SessionStatus): SessionOutcome {
+  return { sessionId: session.sessionId, path: session.path, status, created: 0, updated: 0, spans: 0, warnings: [] };
+}
+
+async function sendChunk(uploader: OpikUploader, traces: Parameters<OpikUploader['uploadTraces']>[0], spans: Parameters<OpikUploader['uploadSpans']>[0]): Promise<UploadOutcome> {
+  if (traces.length > 0) {
+    const sent = await uploader.uploadTraces(traces);
+    if (!sent.ok) return sent;
+  }
+  if (spans.length > 0) return uploader.uploadSpans(spans);
+  return { ok: true, items: traces.length, requests: 0, retries: 0 };
+}
+
+/**
+ * Sync one session under its lease: parse from the cursor chunk by chunk, send what changed, and commit
+ * each chunk's state only after Opik acknowledged it. A session someone else holds is marked dirty and
+ * left to the holder, which runs it again before letting go; so concurrent hooks, watch and `--all`
+ * never upload one session twice at once and never lose an append.
+ */
+export async function syncOneSession(engine: SyncEngineOptions, discovered: SessionFile): Promise<SessionOutcome> {
+  if (!engine.uploader) return previewSession(engine, discovered);
+  const claim = engine.store.claimLease(discovered.sessionId);
+  if (!claim.claimed) return emptyOutcome(discovered, 'busy');
+  const token = claim.token;
+  const renew = setInterval(() => engine.store.renewLease(discovered.sessionId, token), Math.max(1000, engine.leaseTtlMs / 3));
+  renew.unref();
+  const total = emptyOutcome(discovered, 'unchanged');
+  try {
+    let session = discovered;
+    for (let run = 0; run <= MAX_DIRTY_RERUNS; run += 1) {
+      const outcome = await syncUnderLease(engine, session, token, run === 0 && engine.force);
+      total.created += outcome.created;
+      total.updated += outcome.updated;
+      total.spans += outcome.spans;
+      total.warnings.push(...outcome.warnings);
+      if (outcome.status === 'failed') {
+        total.status = 'failed';
+        total.failure = outcome.failure;
+        total.fatal = outcome.fatal;
+        break;
+      }
+      if (outcome.status === 'synced') total.status = 'synced';
+      const released = engine.store.releaseLease(session.sessionId, token);
+      if (!released.rerun) return total;
+      // Someone asked for this session while we held it: what they saw may be newer than what we read.
+      session = await refreshSession(session);
+    }
+  } finally {
+    clearInterval(renew);
+  }
+  engine.store.releaseLease(discovered.sessionId, token);
+  return total;
+}
+
+async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, token: string, force: boolean): Promise<SessionOutcome> {
+  const outcome = emptyOutcome(session, 'unchanged');
+  let state: SessionState | undefined = engine.store.getSession(session.sessionId);
+  const plan = planSessionSync(session, state, force);
+  if (plan.action === 'skip') return outcome;
+  const identities = engine.store.getIdentities(session.sessionId);
+  let { startOffset, startLine, fromScratch } = plan;
+  let changedAgentIds = plan.changedAgentIds;
+  for (;;) {
+    if (engine.signal?.aborted) {
+      return { ...outcome, status: 'failed', fatal: true, failure: { code: 'OCS_ERR_ABORTED', message: 'interrupted' } };
+    }
+    const mapping = engine.mapping();
+    const result = await engine.pool.run({
+      session,
+      startOffset,
+      startLine,
+      maxChunkBytes: engine.maxChunkBytes,
+      knownConversations: identities,
+      knownAgentLinks: { ...(fromScratch ? {} : (state?.agentLinks ?? {})) },
+      changedAgentIds,
+      options: mapping,
+    });
+    outcome.warnings.push(...result.warnings);
+    const previous = fromScratch ? {} : (state?.conversations ?? {});
+    const selection = selectChangedRecords(result, previous, force, mapping.nowMs);
+    const sent = await sendChunk(engine.uploader!, selection.traces, selection.spans);
+    if (!sent.ok) return { ...outcome, status: 'failed', failure: sent.failure, fatal: sent.fatal };
+    const next = advanceSessionState(state, session, result, selection, fromScratch, Date.now());
+    if (!engine.store.commitSession(token, next, selection.identities)) {
+      return { ...outcome, status: 'failed', failure: { code: 'OCS_ERR_STATE', message: 'lost the session lease while syncing; another process will finish it' } };
+    }
+    Object.assign(identities, selection.identities);
+    outcome.created += selection.created;
+    outcome.updated += selection.updated;
+    outcome.spans += selection.spans.length;
+    if (selection.traces.length > 0 || selection.spans.length > 0) outcome.status = 'synced';
+    state = next;
+    fromScratch = false;
+    if (result.done) return outcome;
+    startOffset = result.resumeOffset;
+    startLine = result.resumeLine;
+    changedAgentIds = changedAgentIds.filter((id) => !(id in result.agentLinks));
+  }
+}
+
+/** Dry run: parse and compare with state, take no lease, send nothing, write nothing. */
+async function previewSession(engine: SyncEngineOptions, session: SessionFile): Promise<SessionOutcome> {
+  const outcome: SessionOutcome = { ...emptyOutcome(session, 'unchanged'), preview: [] };
+  const state = engine.store.getSession(session.sessionId);
+  const plan = planSessionSync(session, state, engine.force);
+  if (plan.action === 'skip') return outcome;
+  const identities = engine.store.getIdentities(session.sessionId);
+  let { startOffset, startLine } = plan;
+  let changedAgentIds = plan.changedAgentIds;
+  const links = { ...(plan.fromScratch ? {} : (state?.agentLinks ?? {})) };
+  for (;;) {
+    const result = await engine.pool.run({ session, startOffset, startLine, maxChunkBytes: engine.maxChunkBytes, knownConversations: identities, knownAgentLinks: links, changedAgentIds, options: engine.mapping() });
+    outcome.warnings.push(...result.warnings);
+    const selection = selectChangedRecords(result, plan.fromScratch ? {} : (state?.conversations ?? {}), engine.force, Date.now());
+    for (const conversation of result.conversations) {
+      const action = selection.conversations[conversation.key] ? (state?.conversations[conversation.key] && !plan.fromScratch ? 'update' : 'create') : undefined;
+      if (action) outcome.preview!.push({ conversation: conversation.key, name: conversation.trace.name, action, spans: conversation.spans.length });
+    }
+    Object.assign(identities, selection.identities);
+    Object.assign(links, result.agentLinks);
+    outcome.created += selection.created;
+    outcome.updated += selection.updated;
+    outcome.spans += selection.spans.length;
+    if (selection.traces.length > 0 || selection.spans.length > 0) outcome.status = 'dry-run';
+    if (result.done) return outcome;
+    startOffset = result.resumeOffset;
+    startLine = result.resumeLine;
+    changedAgentIds = changedAgentIds.filter((id) => !(id in result.agentLinks));
+  }
+}
+
+/** Run sessions with bounded concurrency; a fatal failure stops starting new ones. */
+export async function syncSessions(
+  engine: SyncEngineOptions,
+  sessions: SessionFile[],
+  concurrency: number,
+  onDone: (outcome: SessionOutcome) => void,
+): Promise<{ outcomes: SessionOutcome[]; fatal?: Failure }> {
+  const outcomes: SessionOutcome[] = [];
+  let fatal: Failure | undefined;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < sessions.length && !fatal && !engine.signal?.aborted) {
+      const session = sessions[next++]!;
+      let outcome: SessionOutcome;
+      try {
+        outcome = await syncOneSession(engine, session);
+      } catch (error) {
+        outcome = { ...emptyOutcome(session, 'failed'), failure: { code: 'OCS_ERR_READ', message: (error as Error).message } };
+      }
+      outcomes.push(outcome);
+      if (outcome.fatal && outcome.failure) fatal ??= outcome.failure;
+      onDone(outcome);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  return fatal ? { outcomes, fatal } : { outcomes };
+}
