@@ -21,7 +21,10 @@ export interface OpikUploaderConfig {
   connections?: number;
   maxAttempts?: number;
   requestTimeoutMs?: number;
-  /** Items per second across all workers. */
+  /**
+   * Items per second across all workers (default 50,000: only a guard against runaway bursts; the
+   * server's own limit is honoured through 429 + RateLimit-Reset). `Infinity` disables pacing.
+   */
   rateLimitPerSecond?: number;
   baseBackoffMs?: number;
   maxBackoffMs?: number;
@@ -73,7 +76,7 @@ export function createOpikUploader(config: OpikUploaderConfig): OpikUploader {
   const connections = Math.max(1, config.connections ?? 4);
   const maxAttempts = Math.max(1, config.maxAttempts ?? 8);
   const requestTimeoutMs = config.requestTimeoutMs ?? 60_000;
-  const rate = config.rateLimitPerSecond ?? 5000;
+  const rate = config.rateLimitPerSecond ?? 50_000;
   const baseBackoffMs = config.baseBackoffMs ?? 250;
   const maxBackoffMs = config.maxBackoffMs ?? 30_000;
   const maxRateLimitWaitMs = config.maxRateLimitWaitMs ?? 600_000;
@@ -167,19 +170,21 @@ export function createOpikUploader(config: OpikUploaderConfig): OpikUploader {
     return Math.floor(Math.random() * ceiling);
   }
 
-  async function sendBatch(batch: RecordBatch<unknown>, path: string, shouldStop: () => boolean, stats: { requests: number; retries: number }): Promise<AttemptResult | { kind: 'stopped' }> {
+  /** `stop` aborts when the user aborts or another batch failed: waits end, in-flight requests finish. */
+  async function sendBatch(batch: RecordBatch<unknown>, path: string, stop: AbortSignal, stats: { requests: number; retries: number }): Promise<AttemptResult | { kind: 'stopped' }> {
+    const interrupted = (): AttemptResult | { kind: 'stopped' } => (userSignal?.aborted ? { kind: 'aborted' } : { kind: 'stopped' });
     let failedAttempts = 0;
     let rateLimitedCount = 0;
     let rateLimitWaitMs = 0;
     let lastReason = '';
     for (;;) {
-      if (shouldStop()) return { kind: 'stopped' };
+      if (stop.aborted) return interrupted();
       try {
-        await bucket.take(batch.items.length, userSignal);
+        await bucket.take(batch.items.length, stop);
       } catch {
-        return { kind: 'aborted' };
+        return interrupted();
       }
-      if (shouldStop()) return { kind: 'stopped' };
+      if (stop.aborted) return interrupted();
       const started = Date.now();
       let result: AttemptResult;
       stats.requests += 1;
@@ -215,9 +220,9 @@ export function createOpikUploader(config: OpikUploaderConfig): OpikUploader {
       stats.retries += 1;
       emit({ type: 'retry', reason: result.reason, attempt: failedAttempts, delayMs });
       try {
-        await sleepFor(delayMs, undefined, userSignal ? { signal: userSignal } : undefined);
+        await sleepFor(delayMs, undefined, { signal: stop });
       } catch {
-        return { kind: 'aborted' };
+        return interrupted();
       }
     }
   }
@@ -230,21 +235,31 @@ export function createOpikUploader(config: OpikUploaderConfig): OpikUploader {
     let sentItems = 0;
     let next = 0;
     let failed: { failure: Failure; fatal: boolean } | undefined;
-    const shouldStop = (): boolean => failed !== undefined || (userSignal?.aborted ?? false);
+    const stopper = new AbortController();
+    const onUserAbort = (): void => stopper.abort();
+    userSignal?.addEventListener('abort', onUserAbort, { once: true });
+    const fail = (failure: Failure, fatal: boolean): void => {
+      failed ??= { failure, fatal };
+      stopper.abort();
+    };
 
     async function work(): Promise<void> {
-      while (!shouldStop() && next < batches.length) {
+      while (!stopper.signal.aborted && next < batches.length) {
         const batch = batches[next++]!;
-        const result = await sendBatch(batch, path, shouldStop, stats);
+        const result = await sendBatch(batch, path, stopper.signal, stats);
         if (result.kind === 'ok') sentItems += batch.items.length;
-        else if (result.kind === 'aborted') failed ??= { failure: abortedFailure(), fatal: true };
-        else if (result.kind === 'fatal') failed ??= { failure: result.failure, fatal: true };
+        else if (result.kind === 'aborted') fail(abortedFailure(), true);
+        else if (result.kind === 'fatal') fail(result.failure, true);
         // A batch that ran out of retries means Opik is unwell: stop sending too, but not fatally.
-        else if (result.kind === 'gave-up') failed ??= { failure: result.failure, fatal: false };
+        else if (result.kind === 'gave-up') fail(result.failure, false);
       }
     }
 
-    await Promise.all(Array.from({ length: Math.min(connections, batches.length) }, () => work()));
+    try {
+      await Promise.all(Array.from({ length: Math.min(connections, batches.length) }, () => work()));
+    } finally {
+      userSignal?.removeEventListener('abort', onUserAbort);
+    }
     if (failed) return { ok: false, failure: failed.failure, fatal: failed.fatal, sentItems };
     if (userSignal?.aborted) return abortedOutcome(sentItems);
     return { ok: true, items: items.length, requests: stats.requests, retries: stats.retries };

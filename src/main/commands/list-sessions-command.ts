@@ -1,0 +1,75 @@
+import { planSessionSync } from '../../pipeline/plan-session-sync.js';
+import { openStateStore } from '../../pipeline/state-store.js';
+import { summarizeSession } from '../../pipeline/summarize-session.js';
+import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
+import { formatRelativeTime, type Output } from '../output.js';
+import { resolveClaudeRoots, resolveStateDir, type GlobalFlags } from '../runtime-context.js';
+import { selectSessions } from '../select-sessions.js';
+
+export interface ListFlags extends GlobalFlags {
+  project?: string;
+  json?: boolean;
+  limit?: number;
+}
+
+interface Row {
+  sessionId: string;
+  project: string;
+  updatedAt: string;
+  messages: number;
+  title: string;
+  status: 'synced' | 'changed since sync' | 'not synced';
+  lastSyncAt: string | null;
+  subagents: number;
+  path: string;
+}
+
+export async function runListSessionsCommand(flags: ListFlags, output: Output): Promise<ExitCodeValue> {
+  const roots = await resolveClaudeRoots(flags);
+  if (roots.length === 0) {
+    output.error('no Claude Code data found (looked for projects/ under CLAUDE_CONFIG_DIR, ~/.config/claude and ~/.claude; use --claude-dir)');
+    return ExitCode.Fatal;
+  }
+  const store = openStateStore(resolveStateDir(flags));
+  try {
+    const selected = await selectSessions(roots, { project: flags.project, all: !flags.project }, store);
+    if ('code' in selected) {
+      output.error(`${selected.message} [${selected.code}]`);
+      return ExitCode.Fatal;
+    }
+    const sessions = [...selected.sessions].sort((a, b) => b.mtimeMs - a.mtimeMs).slice(0, flags.limit ?? Infinity);
+    const rows: Row[] = [];
+    for (const session of sessions) {
+      const state = store.getSession(session.sessionId);
+      const unchanged = state !== undefined && planSessionSync(session, state, false).action === 'skip';
+      const meta = state ? { ...state.meta, messageCount: state.meta.messageCount + (state.meta.openMessageCount ?? 0) } : await summarizeSession(session.path, session.size);
+      rows.push({
+        sessionId: session.sessionId,
+        project: meta.cwd ?? state?.cwd ?? session.projectDir,
+        updatedAt: new Date(session.mtimeMs).toISOString(),
+        messages: meta.messageCount,
+        title: meta.title ?? meta.firstPrompt ?? '(no prompt)',
+        status: unchanged ? 'synced' : state ? 'changed since sync' : 'not synced',
+        lastSyncAt: state ? new Date(state.lastSyncAt).toISOString() : null,
+        subagents: session.agents.length,
+        path: session.path,
+      });
+    }
+    if (flags.json) {
+      output.printJson(rows);
+      return ExitCode.Ok;
+    }
+    if (rows.length === 0) {
+      output.line('No sessions found.');
+      return ExitCode.Ok;
+    }
+    for (const row of rows) {
+      output.line(`${row.sessionId}  ${formatRelativeTime(Date.parse(row.updatedAt)).padEnd(15)} ${String(row.messages).padStart(5)} msgs  ${row.status.padEnd(18)} ${row.project}`);
+      output.line(`    ${row.title.length > 100 ? `${row.title.slice(0, 99)}…` : row.title}`);
+    }
+    output.line(`${rows.length} sessions`);
+    return ExitCode.Ok;
+  } finally {
+    await store.close();
+  }
+}

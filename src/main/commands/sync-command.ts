@@ -1,0 +1,188 @@
+import type { Failure } from '../../pipeline/errors.js';
+import { createOpikUploader, type OpikUploader } from '../../pipeline/opik-uploader.js';
+import type { SessionFile } from '../../pipeline/session-model.js';
+import { openStateStore, type StateStore } from '../../pipeline/state-store.js';
+import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
+import type { Output } from '../output.js';
+import { createParsePool, type ParsePool } from '../parse-pool.js';
+import { isConfigFailure, mappingOptionsFor, resolveClaudeRoots, resolveConfig, resolveStateDir, type GlobalFlags } from '../runtime-context.js';
+import { selectSessions, type Selector } from '../select-sessions.js';
+import { syncSessions, type SessionOutcome, type SyncEngineOptions } from '../sync-engine.js';
+
+export interface SyncFlags extends GlobalFlags, Selector {
+  watch?: boolean;
+  force?: boolean;
+  dryRun?: boolean;
+  verbose?: boolean;
+  json?: boolean;
+  redact?: boolean;
+  redactPattern?: string[];
+  threads?: number;
+  debounce?: number;
+  chunkMb?: number;
+}
+
+export const LEASE_TTL_MS = 60_000;
+
+/** Everything a sync needs, opened once: state, workers, HTTP. Closed by `close()` in reverse order. */
+export interface SyncRuntime {
+  engine: SyncEngineOptions;
+  roots: string[];
+  store: StateStore;
+  pool: ParsePool;
+  uploader: OpikUploader | undefined;
+  close(): Promise<void>;
+}
+
+export async function openSyncRuntime(flags: SyncFlags, output: Output, options: { keepWarm?: boolean; signal?: AbortSignal } = {}): Promise<SyncRuntime | Failure> {
+  const config = resolveConfig(flags);
+  if (isConfigFailure(config)) return config;
+  for (const warning of config.warnings) output.warn(warning);
+  const roots = await resolveClaudeRoots(flags);
+  if (roots.length === 0) {
+    return { code: 'OCS_ERR_CONFIG', message: 'no Claude Code data found (looked for projects/ under CLAUDE_CONFIG_DIR, ~/.config/claude and ~/.claude; use --claude-dir)' };
+  }
+  let store: StateStore;
+  try {
+    store = openStateStore(resolveStateDir(flags), { leaseTtlMs: LEASE_TTL_MS });
+  } catch (error) {
+    return { code: 'OCS_ERR_STATE', message: (error as Error).message };
+  }
+  const pool = createParsePool({ threads: flags.threads, keepWarm: options.keepWarm });
+  const uploader = flags.dryRun
+    ? undefined
+    : createOpikUploader({
+        baseUrl: config.baseUrl,
+        apiKey: config.apiKey,
+        workspace: config.workspace,
+        signal: options.signal,
+        onEvent: (event) => {
+          if (event.type === 'retry') output.detail(`retrying upload (attempt ${event.attempt}, in ${event.delayMs} ms): ${event.reason}`);
+          else if (event.type === 'rate-limited') output.detail(`rate limited by Opik: waiting ${event.resetMs} ms`);
+          else output.detail(`sent ${event.items} items (${(event.bytes / 1024).toFixed(0)} KiB) in ${event.ms} ms`);
+        },
+      });
+  const engine: SyncEngineOptions = {
+    store,
+    uploader,
+    pool,
+    mapping: mappingOptionsFor(config, flags.redact !== false, flags.redactPattern ?? []),
+    force: Boolean(flags.force),
+    maxChunkBytes: Math.max(1, flags.chunkMb ?? 32) * 1024 * 1024,
+    leaseTtlMs: LEASE_TTL_MS,
+    signal: options.signal,
+  };
+  return {
+    engine,
+    roots,
+    store,
+    pool,
+    uploader,
+    async close() {
+      await pool.close();
+      await uploader?.close();
+      await store.close();
+    },
+  };
+}
+
+export function describeOutcome(outcome: SessionOutcome): string {
+  const total = outcome.created + outcome.updated;
+  const verb = outcome.status === 'dry-run' ? 'Would sync' : 'Synced';
+  return `${verb} ${total} conversation${total === 1 ? '' : 's'} to Opik (${outcome.created} new, ${outcome.updated} updated)`;
+}
+
+export function reportOutcome(output: Output, outcome: SessionOutcome): void {
+  for (const warning of outcome.warnings) output.warning(warning);
+  if (outcome.status === 'failed') {
+    output.error(`${outcome.sessionId}: ${outcome.failure?.message ?? 'failed'} [${outcome.failure?.code ?? 'OCS_ERR_READ'}]`);
+  } else if (outcome.status === 'synced' || outcome.status === 'dry-run') {
+    output.line(`${outcome.sessionId}: ${describeOutcome(outcome)}`);
+    if (outcome.preview && output.verbose) {
+      for (const item of outcome.preview) output.detail(`  ${item.action} ${item.name} (${item.spans} spans)`);
+    }
+  } else if (outcome.status === 'busy') {
+    output.detail(`${outcome.sessionId}: another process is syncing it; it will pick up these changes`);
+  } else {
+    output.detail(`${outcome.sessionId}: unchanged`);
+  }
+}
+
+export function exitCodeFor(outcomes: SessionOutcome[], fatal: Failure | undefined): ExitCodeValue {
+  if (fatal) return ExitCode.Fatal;
+  if (outcomes.some((o) => o.status === 'failed' || o.warnings.length > 0)) return ExitCode.Partial;
+  return ExitCode.Ok;
+}
+
+export async function runSyncOnce(runtime: SyncRuntime, sessions: SessionFile[], output: Output): Promise<{ outcomes: SessionOutcome[]; fatal?: Failure }> {
+  let done = 0;
+  const concurrency = Math.max(2, runtime.pool.threads || 2) + 1;
+  const result = await syncSessions(runtime.engine, sessions, concurrency, (outcome) => {
+    done += 1;
+    if (!output.json) reportOutcome(output, outcome);
+    output.progress(done, sessions.length, outcome.sessionId);
+  });
+  output.endProgress();
+  return result;
+}
+
+export async function runSyncCommand(flags: SyncFlags, output: Output, signal: AbortSignal): Promise<ExitCodeValue> {
+  const selectors = [flags.session, flags.project, flags.all].filter(Boolean).length;
+  if (selectors > 1) {
+    output.error('choose one of --session, --project or --all');
+    return ExitCode.Fatal;
+  }
+  if (selectors === 0 && !flags.watch) {
+    output.error('nothing selected: use --session <id>, --project <path>, --all or --watch');
+    return ExitCode.Fatal;
+  }
+  const runtime = await openSyncRuntime(flags, output, { keepWarm: flags.watch, signal });
+  if ('code' in runtime) {
+    output.error(`${runtime.message} [${runtime.code}]`);
+    return ExitCode.Fatal;
+  }
+  try {
+    if (flags.watch) {
+      const { runWatch } = await import('../watch-sessions.js');
+      return await runWatch(runtime, flags, output, signal);
+    }
+    const selected = await selectSessions(runtime.roots, flags, runtime.store);
+    if ('code' in selected) {
+      output.error(`${selected.message} [${selected.code}]`);
+      return ExitCode.Fatal;
+    }
+    for (const warning of selected.warnings) output.warning(warning);
+    const started = Date.now();
+    const { outcomes, fatal } = await runSyncOnce(runtime, selected.sessions, output);
+    const totals = summarize(outcomes);
+    if (!flags.dryRun) {
+      runtime.store.recordRun({ runId: `${process.pid}-${started}`, startedAt: started, endedAt: Date.now(), command: flags.all ? 'sync --all' : flags.project ? 'sync --project' : 'sync --session', sessions: outcomes.length, traces: totals.created + totals.updated, spans: totals.spans, failures: totals.failed });
+    }
+    const code = exitCodeFor(outcomes, fatal);
+    if (output.json) {
+      output.printJson({ dryRun: Boolean(flags.dryRun), exitCode: code, totals, fatal: fatal ?? null, sessions: outcomes });
+    } else {
+      if (fatal) output.error(`stopped: ${fatal.message} [${fatal.code}]; nothing after the failure was marked as synced`);
+      const verb = flags.dryRun ? 'Would sync' : 'Synced';
+      output.line(`${verb} ${totals.created + totals.updated} conversations (${totals.created} new, ${totals.updated} updated, ${totals.spans} spans) from ${totals.changed} of ${outcomes.length} sessions in ${((Date.now() - started) / 1000).toFixed(1)} s${totals.failed ? `; ${totals.failed} failed` : ''}${totals.busy ? `; ${totals.busy} busy in another process` : ''}`);
+    }
+    return code;
+  } finally {
+    await runtime.close();
+  }
+}
+
+export function summarize(outcomes: SessionOutcome[]): { created: number; updated: number; spans: number; failed: number; busy: number; changed: number; warnings: number } {
+  return outcomes.reduce(
+    (t, o) => ({
+      created: t.created + o.created,
+      updated: t.updated + o.updated,
+      spans: t.spans + o.spans,
+      failed: t.failed + (o.status === 'failed' ? 1 : 0),
+      busy: t.busy + (o.status === 'busy' ? 1 : 0),
+      changed: t.changed + (o.status === 'synced' || o.status === 'dry-run' ? 1 : 0),
+      warnings: t.warnings + o.warnings.length,
+    }),
+    { created: 0, updated: 0, spans: 0, failed: 0, busy: 0, changed: 0, warnings: 0 },
+  );
+}

@@ -1,0 +1,154 @@
+import { basename, dirname, join, sep } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { watch } from 'chokidar';
+import { describeSession, discoverSessions } from '../pipeline/discover-sessions.js';
+import { ExitCode, type ExitCodeValue } from './exit-codes.js';
+import type { Output } from './output.js';
+import { reportOutcome, runSyncOnce, type SyncFlags, type SyncRuntime } from './commands/sync-command.js';
+import { syncOneSession } from './sync-engine.js';
+
+const RETRY_DELAYS_MS = [2_000, 5_000, 15_000, 30_000, 60_000];
+const MAINTENANCE_INTERVAL_MS = 5 * 60_000;
+
+interface SessionRef {
+  root: string;
+  projectPath: string;
+  sessionId: string;
+}
+
+/** Which session a changed file belongs to: trunk `<id>.jsonl`, `<id>/subagents/agent-*.jsonl`, or an old top-level agent file. */
+export function sessionRefForPath(roots: string[], path: string): SessionRef | { root: string; projectPath: string; oldAgentFile: string } | undefined {
+  if (!path.endsWith('.jsonl')) return undefined;
+  const root = roots.find((r) => path.startsWith(join(r, 'projects') + sep));
+  if (!root) return undefined;
+  const relative = path.slice(join(root, 'projects').length + 1).split(sep);
+  if (relative.length === 2) {
+    const projectPath = join(root, 'projects', relative[0]!);
+    const name = relative[1]!;
+    if (name.startsWith('agent-')) return { root, projectPath, oldAgentFile: path };
+    return { root, projectPath, sessionId: basename(name, '.jsonl') };
+  }
+  if (relative.length >= 4 && relative[2] === 'subagents') {
+    return { root, projectPath: join(root, 'projects', relative[0]!), sessionId: relative[1]! };
+  }
+  return undefined;
+}
+
+/**
+ * `sync --watch`: catch up, then follow every Claude data root. chokidar's own `change` throttle can
+ * swallow the last append (libs.md §7), so each session gets a trailing debounce and, after each sync,
+ * a size re-check that schedules another round if the file moved on meanwhile.
+ */
+export async function runWatch(runtime: SyncRuntime, flags: SyncFlags, output: Output, signal: AbortSignal): Promise<ExitCodeValue> {
+  const debounceMs = Math.max(50, flags.debounce ?? 2000);
+  const initial = await discoverSessions(runtime.roots);
+  for (const warning of initial.warnings) output.warning(warning);
+  const projects = new Set(initial.sessions.map((s) => `${s.root}\u0000${s.projectDir}`));
+  output.line(`Catching up on ${initial.sessions.length} sessions…`);
+  const catchUp = await runSyncOnce(runtime, initial.sessions, output);
+  if (catchUp.fatal) {
+    output.error(`${catchUp.fatal.message} [${catchUp.fatal.code}]`);
+    return ExitCode.Fatal;
+  }
+
+  const timers = new Map<string, NodeJS.Timeout>();
+  const running = new Map<string, Promise<void>>();
+  const again = new Set<string>();
+  const failures = new Map<string, number>();
+  let fatalCode: ExitCodeValue | undefined;
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+
+  const schedule = (ref: SessionRef, delayMs = debounceMs): void => {
+    if (signal.aborted) return;
+    const key = `${ref.projectPath}\u0000${ref.sessionId}`;
+    clearTimeout(timers.get(key));
+    timers.set(
+      key,
+      setTimeout(() => {
+        timers.delete(key);
+        if (running.has(key)) {
+          again.add(key);
+          return;
+        }
+        const task = runOne(ref, key).finally(() => {
+          running.delete(key);
+          if (again.delete(key)) schedule(ref, 0);
+        });
+        running.set(key, task);
+      }, delayMs),
+    );
+  };
+
+  const runOne = async (ref: SessionRef, key: string): Promise<void> => {
+    const session = await describeSession(ref.root, ref.projectPath, ref.sessionId);
+    const outcome = await syncOneSession(runtime.engine, session);
+    reportOutcome(output, outcome);
+    if (outcome.status === 'failed') {
+      if (outcome.fatal && !signal.aborted) {
+        output.error(`stopping the watcher: ${outcome.failure?.message ?? 'fatal error'}`);
+        fatalCode = ExitCode.Fatal;
+        stop();
+        return;
+      }
+      // Opik unreachable or overloaded: keep the change and try again later, backing off.
+      const attempt = (failures.get(key) ?? 0) + 1;
+      failures.set(key, attempt);
+      schedule(ref, RETRY_DELAYS_MS[Math.min(attempt - 1, RETRY_DELAYS_MS.length - 1)]);
+      return;
+    }
+    failures.delete(key);
+    // Size re-check: an append that landed while we synced must not wait for another event.
+    const now = await stat(session.path).catch(() => undefined);
+    if (now && now.size !== session.size) schedule(ref, 0);
+  };
+
+  const onPath = (path: string): void => {
+    const ref = sessionRefForPath(runtime.roots, path);
+    if (!ref) return;
+    if ('oldAgentFile' in ref) {
+      void discoverSessions([ref.root]).then(({ sessions }) => {
+        const owner = sessions.find((s) => s.agents.some((a) => a.path === path));
+        if (owner) schedule({ root: ref.root, projectPath: dirname(owner.path), sessionId: owner.sessionId });
+      });
+      return;
+    }
+    if (!projects.has(`${ref.root}\u0000${basename(ref.projectPath)}`)) {
+      projects.add(`${ref.root}\u0000${basename(ref.projectPath)}`);
+      output.detail(`new project: ${basename(ref.projectPath)}`);
+    }
+    schedule(ref);
+  };
+
+  const watcher = watch(
+    runtime.roots.map((r) => join(r, 'projects')),
+    {
+      ignoreInitial: true,
+      persistent: true,
+      depth: 5,
+      ignored: (path, stats) => Boolean(stats?.isFile() && !path.endsWith('.jsonl')),
+    },
+  );
+  watcher.on('add', onPath).on('change', onPath);
+  watcher.on('error', (error) => output.warn(`watcher: ${(error as Error).message}`));
+  await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  output.line('Watcher is ready');
+  output.line(`Monitoring ${projects.size} Claude projects in ${runtime.roots.join(', ')} (debounce ${debounceMs} ms). Press Ctrl+C to stop.`);
+
+  const maintenance = setInterval(() => runtime.store.clean(), MAINTENANCE_INTERVAL_MS);
+  maintenance.unref();
+  const onAbort = (): void => stop();
+  signal.addEventListener('abort', onAbort, { once: true });
+  await stopped;
+  signal.removeEventListener('abort', onAbort);
+  clearInterval(maintenance);
+  for (const timer of timers.values()) clearTimeout(timer);
+  timers.clear();
+  await watcher.close();
+  // In-flight syncs either finish or, once aborted, stop before committing: state never gets ahead of Opik.
+  await Promise.allSettled([...running.values()]);
+  output.line('Watcher stopped');
+  return fatalCode ?? ExitCode.Ok;
+}
