@@ -124,6 +124,22 @@ describe('state store: sessions and ids', () => {
     expect(store.listSessions().map((s) => s.sessionId)).toEqual(['a', 'ab', 'abc']);
   });
 
+  it('reads back identities of real (UUID) session ids with UUID and agent conversation keys', async () => {
+    // Regression: "sid\0key" string keys came back as arrays through ordered-binary and were lost.
+    const store = openStore(await makeTempDir());
+    const sessionIds = ['03eb5929-52b3-4b13-ada3-b93ae35806b8', '03eb5929-52b3-4b13-ada3-b93ae35806b9', 'tool_heavy'];
+    const keys = ['12f81cce-ffa9-40d4-929e-0c2c6ad7c6c9', 'agent:a1b2c3d', 'line-12'];
+    for (const sessionId of sessionIds) {
+      const claim = store.claimLease(sessionId);
+      if (!claim.claimed) throw new Error('expected claim');
+      const identities = Object.fromEntries(keys.map((k) => [k, makeIdentity(sessionId, k)]));
+      expect(store.commitSession(claim.token, makeState(sessionId), identities)).toBe(true);
+    }
+    for (const sessionId of sessionIds) {
+      expect(store.getIdentities(sessionId)).toEqual(Object.fromEntries(keys.map((k) => [k, makeIdentity(sessionId, k)])));
+    }
+  });
+
   it('reset clears sync history but keeps the ids table', async () => {
     const store = openStore(await makeTempDir());
     for (const sessionId of ['s1', 's2']) {

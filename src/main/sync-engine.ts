@@ -115,8 +115,9 @@ async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, t
       options: mapping,
     });
     outcome.warnings.push(...result.warnings);
-    const previous = fromScratch ? {} : (state?.conversations ?? {});
-    const selection = selectChangedRecords(result, previous, force, mapping.nowMs);
+    // Compared with every conversation ever exported, even when re-reading from 0: an identical
+    // conversation is not re-sent, and a forced one counts as updated, not new.
+    const selection = selectChangedRecords(result, state?.conversations ?? {}, force, mapping.nowMs);
     const sent = await sendChunk(engine.uploader!, selection.traces, selection.spans);
     if (!sent.ok) return { ...outcome, status: 'failed', failure: sent.failure, fatal: sent.fatal };
     const next = advanceSessionState(state, session, result, selection, fromScratch, Date.now());
@@ -150,9 +151,9 @@ async function previewSession(engine: SyncEngineOptions, session: SessionFile): 
   for (;;) {
     const result = await engine.pool.run({ session, startOffset, startLine, maxChunkBytes: engine.maxChunkBytes, knownConversations: identities, knownAgentLinks: links, changedAgentIds, options: engine.mapping() });
     outcome.warnings.push(...result.warnings);
-    const selection = selectChangedRecords(result, plan.fromScratch ? {} : (state?.conversations ?? {}), engine.force, Date.now());
+    const selection = selectChangedRecords(result, state?.conversations ?? {}, engine.force, Date.now());
     for (const conversation of result.conversations) {
-      const action = selection.conversations[conversation.key] ? (state?.conversations[conversation.key] && !plan.fromScratch ? 'update' : 'create') : undefined;
+      const action = selection.conversations[conversation.key] ? (state?.conversations[conversation.key] ? 'update' : 'create') : undefined;
       if (action) outcome.preview!.push({ conversation: conversation.key, name: conversation.trace.name, action, spans: conversation.spans.length });
     }
     Object.assign(identities, selection.identities);

@@ -104,7 +104,7 @@ export function advanceSessionState(
     finalLine: result.finalLine,
     resumeOffset: result.resumeOffset,
     resumeLine: result.resumeLine,
-    conversations: { ...(base?.conversations ?? {}), ...selection.conversations },
+    conversations: { ...(previous?.conversations ?? {}), ...selection.conversations },
     agents,
     agentLinks: { ...(base?.agentLinks ?? {}), ...result.agentLinks },
     meta,

@@ -135,7 +135,8 @@ const SCHEMA_VERSION = 1;
 /** Sub-folder of the state dir holding data.mdb/lock.mdb. No dot in it: lmdb treats a dotted path as a file. */
 const LMDB_DIR_NAME = 'lmdb';
 const ID_SEPARATOR = '\u0000';
-const ID_RANGE_END = '\u0001';
+/** Sorts after every conversation key (uuids, `agent:<id>`, `line-<n>`). */
+const ID_RANGE_END = '\uffff';
 
 export function defaultStateDir(homeDir: string): string {
   return join(homeDir, '.opik', 'sync-state');
@@ -185,8 +186,12 @@ export function checkProcessAlive(pid: number): boolean {
   }
 }
 
-function toIdKey(sessionId: string, conversationKey: string): string {
-  return `${sessionId}${ID_SEPARATOR}${conversationKey}`;
+/**
+ * Array keys: ordered-binary sorts [sid, key] right after [sid], so one session's ids are one range
+ * scan. (A "sid\0key" string does not survive: NUL is ordered-binary's own array separator.)
+ */
+function toIdKey(sessionId: string, conversationKey: string): [string, string] {
+  return [sessionId, conversationKey];
 }
 
 export function openStateStore(dir: string, options: StateStoreOptions = {}): StateStore {
@@ -205,7 +210,7 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
     throw new SyncError('OCS_ERR_STATE', `cannot open the state store in ${dir}: ${(error as Error).message}`, { cause: error });
   }
   const sessions = root.openDB<SessionState, string>({ name: 'sessions' });
-  const ids = root.openDB<ConversationIdentity, string>({ name: 'ids' });
+  const ids = root.openDB<ConversationIdentity, [string, string]>({ name: 'ids' });
   const leases = root.openDB<Lease, string>({ name: 'leases' });
   const runs = root.openDB<RunRecord, [number, string]>({ name: 'runs' });
   const meta = root.openDB<unknown, string>({ name: 'meta' });
@@ -231,10 +236,10 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
   }
 
   function readIdentities(sessionId: string): Record<string, ConversationIdentity> {
-    const prefix = `${sessionId}${ID_SEPARATOR}`;
     const result: Record<string, ConversationIdentity> = {};
-    for (const { key, value } of ids.getRange({ start: prefix, end: `${sessionId}${ID_RANGE_END}` })) {
-      result[key.slice(prefix.length)] = value;
+    for (const { key, value } of ids.getRange({ start: [sessionId], end: [sessionId, ID_RANGE_END] })) {
+      const [owner, conversationKey] = key;
+      if (owner === sessionId) result[conversationKey] = value;
     }
     return result;
   }

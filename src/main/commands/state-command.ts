@@ -1,0 +1,89 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { isValidSessionId } from '../../pipeline/discover-sessions.js';
+import { openStateStore, removeLegacyLockFiles } from '../../pipeline/state-store.js';
+import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
+import { formatRelativeTime, type Output } from '../output.js';
+import { resolveStateDir, type GlobalFlags } from '../runtime-context.js';
+
+export interface StateFlags extends GlobalFlags {
+  show?: boolean;
+  reset?: boolean;
+  clean?: boolean;
+  session?: string;
+  importCcsync?: string | boolean;
+  json?: boolean;
+}
+
+export async function runStateCommand(flags: StateFlags, output: Output): Promise<ExitCodeValue> {
+  const actions = [flags.show, flags.reset, flags.clean, flags.importCcsync].filter(Boolean).length;
+  if (actions !== 1) {
+    output.error('choose one of --show, --reset, --clean or --import-ccsync');
+    return ExitCode.Fatal;
+  }
+  if (flags.session && !isValidSessionId(flags.session)) {
+    output.error(`invalid --session value: expected a session id`);
+    return ExitCode.Fatal;
+  }
+  const stateDir = resolveStateDir(flags);
+  const store = openStateStore(stateDir);
+  try {
+    if (flags.reset) {
+      const cleared = store.reset(flags.session);
+      output.line(`Cleared sync history of ${cleared} session${cleared === 1 ? '' : 's'}. Ids are kept: the next sync re-sends them with the same ids (no duplicates in Opik).`);
+      return ExitCode.Ok;
+    }
+    if (flags.clean) {
+      const { leasesRemoved, staleReaders } = store.clean();
+      const locks = removeLegacyLockFiles(stateDir);
+      if (output.json) output.printJson({ leasesRemoved, staleReaders, lockFilesRemoved: locks });
+      else output.line(`Removed ${leasesRemoved} stale lease${leasesRemoved === 1 ? '' : 's'}, ${staleReaders} stale reader slot${staleReaders === 1 ? '' : 's'} and ${locks.length} legacy lock file${locks.length === 1 ? '' : 's'}.`);
+      return ExitCode.Ok;
+    }
+    if (flags.importCcsync) {
+      const path = typeof flags.importCcsync === 'string' ? flags.importCcsync : join(stateDir, 'sessions.json');
+      if (!existsSync(path)) {
+        output.error(`no ccsync state at ${path}`);
+        return ExitCode.Fatal;
+      }
+      const result = store.importCcsyncState(path);
+      for (const warning of result.warnings) output.warn(warning);
+      output.line(`Imported ${result.conversations} conversation ids from ${result.sessions} ccsync sessions (${result.alreadyKnown} already known).`);
+      return ExitCode.Ok;
+    }
+    const sessions = store.listSessions().filter((s) => !flags.session || s.sessionId === flags.session);
+    const leases = store.listLeases();
+    const runs = store.listRuns(10);
+    if (output.json) {
+      output.printJson({
+        stateDir,
+        sessions: sessions.map((s) => ({ sessionId: s.sessionId, path: s.path, cwd: s.cwd, conversations: Object.keys(s.conversations).length, exportedTraces: s.exportedTraces, exportedSpans: s.exportedSpans, syncedBytes: s.finalOffset, lastSyncAt: new Date(s.lastSyncAt).toISOString(), lagMs: lagOf(s.meta.lastTimestamp, s.lastSyncAt) })),
+        leases,
+        runs,
+        ccsyncImport: store.lastCcsyncImport() ?? null,
+      });
+      return ExitCode.Ok;
+    }
+    output.line(`State: ${stateDir}`);
+    output.line(`${sessions.length} sessions exported`);
+    for (const s of sessions.sort((a, b) => b.lastSyncAt - a.lastSyncAt)) {
+      const lag = lagOf(s.meta.lastTimestamp, s.lastSyncAt);
+      output.line(`${s.sessionId}  synced ${formatRelativeTime(s.lastSyncAt)}, ${Object.keys(s.conversations).length} conversations, ${s.exportedSpans} spans sent, ${s.finalOffset} bytes read${lag !== null ? `, last message ${formatRelativeTime(Date.now() - lag)} before sync` : ''}  ${s.cwd ?? s.projectDir}`);
+    }
+    for (const { sessionId, lease } of leases) {
+      output.line(`lease: ${sessionId} held by pid ${lease.pid} on ${lease.host} until ${new Date(lease.expiresAt).toISOString()}${lease.dirty ? ' (re-run requested)' : ''}`);
+    }
+    for (const run of runs) {
+      output.line(`run ${new Date(run.startedAt).toISOString()} ${run.command}: ${run.sessions} sessions, ${run.traces} traces, ${run.spans} spans, ${run.failures} failures`);
+    }
+    return ExitCode.Ok;
+  } finally {
+    await store.close();
+  }
+}
+
+/** How far behind the transcript the export was at its last sync (ms), when known. */
+function lagOf(lastTimestamp: string | undefined, lastSyncAt: number): number | null {
+  const last = lastTimestamp ? Date.parse(lastTimestamp) : NaN;
+  return Number.isFinite(last) ? Math.max(0, lastSyncAt - last) : null;
+}
