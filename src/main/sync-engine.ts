@@ -118,6 +118,9 @@ async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, t
     // Compared with every conversation ever exported, even when re-reading from 0: an identical
     // conversation is not re-sent, and a forced one counts as updated, not new.
     const selection = selectChangedRecords(result, state?.conversations ?? {}, force, mapping.nowMs);
+    if (!engine.store.reserveIdentities(session.sessionId, token, selection.identities)) {
+      return { ...outcome, status: 'failed', failure: { code: 'OCS_ERR_STATE', message: 'lost the session lease while syncing; another process will finish it' } };
+    }
     const sent = await sendChunk(engine.uploader!, selection.traces, selection.spans);
     if (!sent.ok) return { ...outcome, status: 'failed', failure: sent.failure, fatal: sent.fatal };
     const next = advanceSessionState(state, session, result, selection, fromScratch, Date.now());

@@ -294,18 +294,25 @@ const STRONG_WORDS = [
 
 type NameStrength = 'none' | 'weak' | 'strong';
 
-/** Names repeat endlessly in transcripts (`key`, `token`, `api_key`); splitting each one again is the hot path. */
-const nameStrengthCache = new Map<string, NameStrength>();
+interface NameInfo {
+  strength: NameStrength;
+  /** SCREAMING_CASE: an environment variable or constant, where a bare-word value is still a secret. */
+  screaming: boolean;
+  marker: string;
+}
+
+/** Names repeat endlessly in transcripts (`key`, `token`, `api_key`); analysing each one again is the hot path. */
+const nameInfoCache = new Map<string, NameInfo>();
 const NAME_CACHE_LIMIT = 4096;
 
-function classifyNameCached(name: string): NameStrength {
-  let strength = nameStrengthCache.get(name);
-  if (strength === undefined) {
-    strength = classifyName(name);
-    if (nameStrengthCache.size >= NAME_CACHE_LIMIT) nameStrengthCache.clear();
-    nameStrengthCache.set(name, strength);
+function describeName(name: string): NameInfo {
+  let info = nameInfoCache.get(name);
+  if (info === undefined) {
+    info = { strength: classifyName(name), screaming: /^[A-Z][A-Z0-9_]*$/.test(name), marker: marker(labelForName(name)) };
+    if (nameInfoCache.size >= NAME_CACHE_LIMIT) nameInfoCache.clear();
+    nameInfoCache.set(name, info);
   }
-  return strength;
+  return info;
 }
 
 function classifyName(name: string): NameStrength {
@@ -351,19 +358,21 @@ const ENV_STOPS = charTable(' \t\n\r\f\v"\'`');
 const CODE_STOPS = charTable(' \t\n\r\f\v"\'`,;(){}[]<>|&');
 
 const isNameChar = (c: number): boolean => c < 128 && NAME_CHARS[c] === 1;
+const isNameStart = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
 const isStop = (table: Uint8Array, c: number): boolean => c < 128 && table[c] === 1;
 const isQuote = (ch: string | undefined): boolean => ch === '"' || ch === "'" || ch === '`';
 const isBlank = (ch: string | undefined): boolean => ch === ' ' || ch === '\t';
 
 /** `indexOf` memoised per character; valid because the scanner's cursor only moves forward. */
 class NextIndex {
-  private readonly found = new Map<string, number>();
+  private readonly found = new Int32Array(128).fill(-2);
   constructor(private readonly s: string) {}
   of(ch: string, from: number): number {
-    const cached = this.found.get(ch);
-    if (cached !== undefined && (cached === -1 || cached >= from)) return cached;
+    const code = ch.charCodeAt(0);
+    const cached = this.found[code]!;
+    if (cached === -1 || cached >= from) return cached;
     const next = this.s.indexOf(ch, from);
-    this.found.set(ch, next);
+    this.found[code] = next;
     return next;
   }
 }
@@ -378,7 +387,11 @@ interface ValueVerdictInput {
   stop: string | undefined;
 }
 
+const WEAK_SHAPE = /^(?=.*\d)(?=.*[A-Za-z])\S{8,}$/;
+
 function isSecretValue({ value, quoted, strength, bareWordAllowed, stop }: ValueVerdictInput): boolean {
+  // A weak name (`token`, `key`) needs a key-shaped value; checked first because it rejects most cheaply.
+  if (strength === 'weak' && !WEAK_SHAPE.test(value)) return false;
   if (value.length === 0 || PLACEHOLDER.test(value) || value.includes('[REDACTED')) return false;
   if (URL_LIKE.test(value)) return false; // credentials inside it are the URL rule's job
   if (!quoted) {
@@ -386,9 +399,7 @@ function isSecretValue({ value, quoted, strength, bareWordAllowed, stop }: Value
     if (LITERAL_WORD.test(value) || MEMBER_CHAIN.test(value)) return false;
     if (LETTERS_ONLY.test(value) && !bareWordAllowed) return false;
   }
-  if (strength === 'strong') return true;
-  if (PATH_LIKE.test(value)) return false;
-  return value.length >= 8 && hasDigit(value) && hasLetter(value) && !/\s/.test(value);
+  return strength === 'strong' || !PATH_LIKE.test(value);
 }
 
 interface ValueSpan {
@@ -440,7 +451,7 @@ interface Assignment {
   /** Where scanning resumes: past the value and any closing quote. */
   resume: number;
   /** The value to replace, or null when it does not look secret. */
-  secret: { start: number; end: number; label: string } | null;
+  secret: { start: number; end: number; marker: string } | null;
 }
 
 /** Parses `name<sep>value` for the identifier at [start, end); null when it is not an assignment to a secret name. */
@@ -452,7 +463,7 @@ function readAssignment(s: string, start: number, end: number, floor: number, ne
     nameStart++;
   }
   const name = s.slice(nameStart, end);
-  if (name.length === 0 || name.length > MAX_NAME_CHARS || !/^[A-Za-z_]/.test(name)) return null;
+  if (name.length === 0 || name.length > MAX_NAME_CHARS || !isNameStart(name.charCodeAt(0))) return null;
   let i = end;
   if (s[i] === '\\' && isQuote(s[i + 1])) i += 2;
   else if (isQuote(s[i])) i++;
@@ -473,11 +484,12 @@ function readAssignment(s: string, start: number, end: number, floor: number, ne
   if (sep === ':' && after === '=') i++; // Go's :=
   const valueFrom = i;
   while (isBlank(s[i])) i++;
-  let strength = classifyNameCached(name);
+  const info = describeName(name);
+  let strength = info.strength;
   if (strength === 'none') return null;
   const envStyle = sep === '=' && !spaced && i === valueFrom && !quotedName;
   const bareWordAllowed =
-    envStyle && (dashed || /^[A-Z][A-Z0-9_]*$/.test(name) || isLineStart(s, start, floor));
+    envStyle && (dashed || info.screaming || isLineStart(s, start, floor));
   if (bareWordAllowed) strength = 'strong';
   const value = readValue(s, i, envStyle, next);
   if (value === null) return null;
@@ -485,7 +497,7 @@ function readAssignment(s: string, start: number, end: number, floor: number, ne
   const secret = isSecretValue({ value: text, quoted: value.quoted, strength, bareWordAllowed, stop: value.stop });
   return {
     resume: value.resume,
-    secret: secret ? { start: value.start, end: value.end, label: labelForName(name) } : null,
+    secret: secret ? { start: value.start, end: value.end, marker: info.marker } : null,
   };
 }
 
@@ -507,7 +519,7 @@ function redactAssignments(s: string, tally: Tally): string {
     floor = Math.max(end, found?.resume ?? end);
     re.lastIndex = floor;
     if (!found?.secret) continue;
-    parts.push(s.slice(last, found.secret.start), marker(found.secret.label));
+    parts.push(s.slice(last, found.secret.start), found.secret.marker);
     last = found.secret.end;
     tally.redactions++;
   }

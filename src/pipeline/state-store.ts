@@ -105,6 +105,11 @@ export interface StateStore {
   releaseLease(sessionId: string, token: string): { rerun: boolean; lost?: boolean };
   /** Writes the session state and merges identities in one transaction, only while `token` holds the lease. */
   commitSession(token: string, state: SessionState, identities: Record<string, ConversationIdentity>): boolean;
+  /**
+   * Write-ahead for ids: records identities not yet known, before their records are sent, so a crash
+   * between upload and commit re-sends with the same ids (an upsert) instead of new ones (a duplicate).
+   */
+  reserveIdentities(sessionId: string, token: string, identities: Record<string, ConversationIdentity>): boolean;
   getLease(sessionId: string): Lease | undefined;
   listLeases(): Array<{ sessionId: string; lease: Lease }>;
   /** Appends to the export history, which keeps the last 1000 runs. */
@@ -297,6 +302,17 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
     });
   }
 
+  function reserveIdentities(sessionId: string, token: string, identities: Record<string, ConversationIdentity>): boolean {
+    return root.transactionSync(() => {
+      if (leases.get(sessionId)?.token !== token) return false;
+      for (const [conversationKey, identity] of Object.entries(identities)) {
+        const key = toIdKey(sessionId, conversationKey);
+        if (ids.get(key) === undefined) ids.putSync(key, { traceId: identity.traceId, epochMs: identity.epochMs });
+      }
+      return true;
+    });
+  }
+
   function readLeases(): Array<{ sessionId: string; lease: Lease }> {
     return [...leases.getRange({})].map(({ key, value }) => ({ sessionId: key, lease: value }));
   }
@@ -380,6 +396,7 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
     renewLease,
     releaseLease,
     commitSession,
+    reserveIdentities,
     getLease: (sessionId) => readFresh(() => leases.get(sessionId)),
     listLeases: () => readFresh(readLeases),
     recordRun,
