@@ -264,7 +264,7 @@ describe('bench corpus generator and baselines', () => {
       }
       expect(server.spans()).toHaveLength(assistantLines);
 
-      // The SDK adds `source`; the rest are server-side fields. Both go before re-sending.
+      // Read-back rows may carry fields that are not wire input (`source`, server timestamps).
       const strip = (row: Record<string, unknown>): Record<string, unknown> => {
         const copy = { ...row };
         for (const key of ['source', 'created_at', 'last_updated_at']) delete copy[key];

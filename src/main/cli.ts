@@ -15,6 +15,12 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
@@ -102,6 +108,7 @@ addGlobalOptions(program.command('sync'))
   .option('--redact-pattern <regex>', 'extra pattern to redact (repeatable)', collect)
   .option('--threads <n>', 'parser threads (default: cores)', positiveInt)
   .option('--debounce <ms>', 'watch: wait this long after the last write (default 2000)', positiveInt)
+  .option('--retries <n>', 'retries per request on 429/5xx/network errors before a session counts as failed (default 7)', nonNegativeInt)
   .addOption(new Option('--chunk-mb <n>', 'parse at most this many MB per step (bounds memory)').argParser(positiveInt).hideHelp())
   .action(
     action(async (opts: SyncFlags, signal) => {
@@ -130,6 +137,7 @@ addGlobalOptions(program.command('hook'))
   .addOption(new Option('--foreground', 'sync in this process (used by the detached child)').hideHelp())
   .addOption(new Option('--session-id <id>').hideHelp())
   .addOption(new Option('--transcript-path <path>').hideHelp())
+  .addOption(new Option('--hook-event <name>').hideHelp())
   .action(
     action(async (opts: HookFlags) => {
       const { runHookCommand } = await import('./commands/hook-command.js');

@@ -7,7 +7,7 @@ import type { Output } from './output.js';
 import { reportOutcome, runSyncOnce, type SyncFlags, type SyncRuntime } from './commands/sync-command.js';
 import { syncOneSession } from './sync-engine.js';
 
-const RETRY_DELAYS_MS = [2_000, 5_000, 15_000, 30_000, 60_000];
+const RETRY_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 30_000, 60_000];
 const MAINTENANCE_INTERVAL_MS = 5 * 60_000;
 
 interface SessionRef {

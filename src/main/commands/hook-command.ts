@@ -18,6 +18,7 @@ export interface HookFlags extends GlobalFlags {
   foreground?: boolean;
   sessionId?: string;
   transcriptPath?: string;
+  hookEvent?: string;
 }
 
 const MAX_LOG_BYTES = 5 * 1024 * 1024;
@@ -63,7 +64,7 @@ export async function runHookCommand(flags: HookFlags): Promise<ExitCodeValue> {
   try {
     let sessionId = flags.sessionId;
     let transcriptPath = flags.transcriptPath;
-    let event = 'manual';
+    let event = flags.hookEvent ?? 'manual';
     if (!sessionId) {
       const parsed = parseHookInput(await readStdinWithLimit(process.stdin));
       if (!parsed.ok) {
@@ -92,7 +93,7 @@ export async function runHookCommand(flags: HookFlags): Promise<ExitCodeValue> {
         await store.close();
       }
       if (unchanged) return ExitCode.Ok;
-      spawnDetachedSync(stateDir, flags, sessionId, transcriptPath ?? session.path);
+      spawnDetachedSync(stateDir, flags, sessionId, transcriptPath ?? session.path, event);
       return ExitCode.Ok;
     }
     const output = createOutput({ quiet: true });
@@ -120,7 +121,7 @@ export async function runHookCommand(flags: HookFlags): Promise<ExitCodeValue> {
   return ExitCode.Ok;
 }
 
-function spawnDetachedSync(stateDir: string, flags: GlobalFlags, sessionId: string, transcriptPath: string): void {
+function spawnDetachedSync(stateDir: string, flags: GlobalFlags, sessionId: string, transcriptPath: string, event: string): void {
   const cli = fileURLToPath(new URL('../cli.js', import.meta.url));
   const execArgv = import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [];
   const cliPath = import.meta.url.endsWith('.ts') ? cli.replace(/\.js$/, '.ts') : cli;
@@ -129,7 +130,7 @@ function spawnDetachedSync(stateDir: string, flags: GlobalFlags, sessionId: stri
   try {
     const child = spawn(
       process.execPath,
-      [...execArgv, cliPath, 'hook', '--foreground', '--session-id', sessionId, '--transcript-path', transcriptPath, ...forwardedFlags(flags)],
+      [...execArgv, cliPath, 'hook', '--foreground', '--session-id', sessionId, '--transcript-path', transcriptPath, '--hook-event', event, ...forwardedFlags(flags)],
       { detached: true, stdio: ['ignore', log, log], env: process.env },
     );
     child.unref();

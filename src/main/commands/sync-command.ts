@@ -20,6 +20,7 @@ export interface SyncFlags extends GlobalFlags, Selector {
   threads?: number;
   debounce?: number;
   chunkMb?: number;
+  retries?: number;
 }
 
 export const LEASE_TTL_MS = 60_000;
@@ -56,6 +57,7 @@ export async function openSyncRuntime(flags: SyncFlags, output: Output, options:
         apiKey: config.apiKey,
         workspace: config.workspace,
         signal: options.signal,
+        ...(flags.retries !== undefined ? { maxAttempts: flags.retries + 1 } : {}),
         onEvent: (event) => {
           if (event.type === 'retry') output.detail(`retrying upload (attempt ${event.attempt}, in ${event.delayMs} ms): ${event.reason}`);
           else if (event.type === 'rate-limited') output.detail(`rate limited by Opik: waiting ${event.resetMs} ms`);
