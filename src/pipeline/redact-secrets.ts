@@ -23,9 +23,15 @@ export interface RedactionStats {
 }
 
 export interface Redactor {
+  /** Secrets replaced by `[REDACTED:<family>]` markers (only when enabled), then truncated. */
   redactText(s: string): string;
-  /** Deep copy in which every string value is redacted; object keys are left untouched. */
+  /**
+   * Deep copy of JSON data in which every string value goes through `redactText`; object keys are
+   * left untouched. Base64 payloads (`source:{type:'base64', data}` of image/document blocks, a Read
+   * result's `file.base64`) become `[base64 <media type>, N bytes omitted]` even when disabled.
+   */
   redactJson<T>(value: T): T;
+  /** Secrets replaced so far by this redactor (truncations and base64 payloads are not counted). */
   stats(): RedactionStats;
 }
 
@@ -39,7 +45,7 @@ interface Rule {
   apply(s: string, tally: Tally): string;
 }
 
-/** Below this nothing secret-bearing fits (`PWD=x` is already 5). */
+/** Shorter strings cannot hold a secret name plus a value worth redacting. */
 const MIN_SCANNED_CHARS = 6;
 /** Long strings made only of base64 characters are binary payloads; scanning them only risks corrupting them. */
 const BASE64_SKIP_MIN_CHARS = 64 * 1024;
@@ -238,16 +244,19 @@ const PLACEHOLDER = /^(?:\$|%[A-Za-z_]|<|\{\{|\[REDACTED|\.\.\.|…|\*{3,}|x{4,}
 
 const urlCredentialsRule = regexRule(
   (s) => s.includes('://') && s.includes('@'),
-  /(?<![\w+.-])([A-Za-z][\w+.-]{0,30}:\/\/)([^\s:@/?#"'<>]*)(?::([^\s@/?#"'<>]*))?@/g,
+  // Starts with the `://` literal (the scheme is only looked behind at) so the engine can skip ahead fast.
+  /:\/\/(?<=[A-Za-z0-9+.-]:\/\/)([^\s:@/?#"'<>]*)(?::([^\s@/?#"'<>]*))?@/g,
   (m) => {
-    const user = m[2]!;
-    const password = m[3];
+    const user = m[1]!;
+    const password = m[2];
+    // An earlier rule's marker (`ghp_[REDACTED:github-token]`) has a colon that reads like userinfo.
+    if (user.includes('[REDACTED') || password?.includes('[REDACTED')) return null;
     if (password !== undefined && password.length > 0) {
       if (PLACEHOLDER.test(password)) return null;
-      return `${m[1]}${user}:[REDACTED]@`;
+      return `://${user}:[REDACTED]@`;
     }
-    const tokenLike = user.length >= 20 && hasDigit(user) && hasLetter(user) && !user.includes('[REDACTED');
-    return tokenLike ? `${m[1]}[REDACTED]@` : null;
+    const tokenLike = user.length >= 20 && hasDigit(user) && hasLetter(user);
+    return tokenLike ? '://[REDACTED]@' : null;
   },
 );
 
@@ -352,27 +361,30 @@ function charTable(chars: string): Uint8Array {
   return table;
 }
 const NAME_CHARS = charTable('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-');
-/** In `NAME=value` (shell, .env) only whitespace and quotes end an unquoted value. */
-const ENV_STOPS = charTable(' \t\n\r\f\v"\'`');
+/** In `NAME=value` (shell, .env, URL queries) whitespace, quotes and `&` end an unquoted value. */
+const ENV_STOPS = charTable(' \t\n\r\f\v"\'`&');
 /** In `name: value` / `name = value` (code, YAML) punctuation ends it too, so `f(a, b)` splits. */
 const CODE_STOPS = charTable(' \t\n\r\f\v"\'`,;(){}[]<>|&');
 
 const isNameChar = (c: number): boolean => c < 128 && NAME_CHARS[c] === 1;
 const isNameStart = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
 const isStop = (table: Uint8Array, c: number): boolean => c < 128 && table[c] === 1;
-const isQuote = (ch: string | undefined): boolean => ch === '"' || ch === "'" || ch === '`';
+const isQuote = (ch: string | undefined): ch is '"' | "'" | '`' => ch === '"' || ch === "'" || ch === '`';
 const isBlank = (ch: string | undefined): boolean => ch === ' ' || ch === '\t';
 
-/** `indexOf` memoised per character; valid because the scanner's cursor only moves forward. */
+/**
+ * `indexOf` memoised for the few characters a value scan looks for (quotes, newline); valid
+ * because the scanner's cursor only moves forward. Entries start at -2, "not looked yet".
+ */
 class NextIndex {
-  private readonly found = new Int32Array(128).fill(-2);
+  private readonly found = [-2, -2, -2, -2];
   constructor(private readonly s: string) {}
-  of(ch: string, from: number): number {
-    const code = ch.charCodeAt(0);
-    const cached = this.found[code]!;
+  of(ch: '"' | "'" | '`' | '\n', from: number): number {
+    const slot = ch === '"' ? 0 : ch === "'" ? 1 : ch === '`' ? 2 : 3;
+    const cached = this.found[slot]!;
     if (cached === -1 || cached >= from) return cached;
     const next = this.s.indexOf(ch, from);
-    this.found[code] = next;
+    this.found[slot] = next;
     return next;
   }
 }
@@ -420,7 +432,7 @@ function readValue(s: string, i: number, envStyle: boolean, next: NextIndex): Va
     quote = s[i];
   }
   if (isQuote(quote)) {
-    const close = next.of(quote!, i + 1);
+    const close = next.of(quote, i + 1);
     const newline = next.of('\n', i + 1);
     if (close !== -1 && (newline === -1 || close < newline) && close - i <= MAX_QUOTED_CHARS) {
       const end = escaped && s[close - 1] === '\\' ? close - 1 : close;

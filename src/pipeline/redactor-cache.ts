@@ -1,13 +1,20 @@
+import { SyncError } from './errors.js';
+import { createRedactor, type Redactor } from './redact-secrets.js';
 import type { MappingOptions } from './session-model.js';
 
-/** Placeholder until redaction lands: identity. */
-export interface Redactor {
-  redactText(text: string): string;
-  redactJson<T>(value: T): T;
-}
+export type { Redactor };
 
-const identity: Redactor = { redactText: (t) => t, redactJson: (v) => v };
+let cached: { key: string; redactor: Redactor } | undefined;
 
-export function getRedactor(_options: MappingOptions): Redactor {
-  return identity;
+/**
+ * One redactor per worker for a given configuration: compiling the pattern set per conversation would
+ * cost more than redacting it. The patterns were validated at the edge (src/main), so a failure here is a bug.
+ */
+export function getRedactor(options: MappingOptions): Redactor {
+  const key = JSON.stringify([options.redact, options.extraRedactPatterns, options.maxFieldChars]);
+  if (cached?.key === key) return cached.redactor;
+  const redactor = createRedactor({ enabled: options.redact, extraPatterns: options.extraRedactPatterns, maxFieldChars: options.maxFieldChars });
+  if ('code' in redactor) throw new SyncError(redactor.code, redactor.message);
+  cached = { key, redactor };
+  return redactor;
 }

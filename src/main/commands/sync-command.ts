@@ -1,6 +1,7 @@
 import type { Failure } from '../../pipeline/errors.js';
 import { createOpikUploader, type OpikUploader } from '../../pipeline/opik-uploader.js';
 import type { SessionFile } from '../../pipeline/session-model.js';
+import { createRedactor } from '../../pipeline/redact-secrets.js';
 import { openStateStore, type StateStore } from '../../pipeline/state-store.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { Output } from '../output.js';
@@ -39,6 +40,8 @@ export async function openSyncRuntime(flags: SyncFlags, output: Output, options:
   const config = resolveConfig(flags);
   if (isConfigFailure(config)) return config;
   for (const warning of config.warnings) output.warn(warning);
+  const redactor = createRedactor({ enabled: flags.redact !== false, extraPatterns: flags.redactPattern ?? [] });
+  if ('code' in redactor) return redactor;
   const roots = await resolveClaudeRoots(flags);
   if (roots.length === 0) {
     return { code: 'OCS_ERR_CONFIG', message: 'no Claude Code data found (looked for projects/ under CLAUDE_CONFIG_DIR, ~/.config/claude and ~/.claude; use --claude-dir)' };
