@@ -163,7 +163,8 @@ export async function runSyncCommand(flags: SyncFlags, output: Output, signal: A
     if (!flags.dryRun) {
       runtime.store.recordRun({ runId: `${process.pid}-${started}`, startedAt: started, endedAt: Date.now(), command: flags.all ? 'sync --all' : flags.project ? 'sync --project' : 'sync --session', sessions: outcomes.length, traces: totals.created + totals.updated, spans: totals.spans, failures: totals.failed });
     }
-    const code = exitCodeFor(outcomes, fatal);
+    // A file discovery could not stat (a symlink loop, no permission) is a session left out: partial.
+    const code = Math.max(exitCodeFor(outcomes, fatal), selected.warnings.length > 0 ? ExitCode.Partial : ExitCode.Ok) as ExitCodeValue;
     if (output.json) {
       output.printJson({ dryRun: Boolean(flags.dryRun), exitCode: code, totals, fatal: fatal ?? null, sessions: outcomes });
     } else {
