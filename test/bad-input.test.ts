@@ -52,6 +52,8 @@ beforeAll(async () => {
   await chmod(join(project, `${id(7)}.jsonl`), 0o000);
   await symlink(join(project, `${id(8)}.jsonl`), join(project, `${id(8)}.jsonl`)).catch(() => undefined);
   await symlink(join(temp.path, 'claude', 'projects'), join(temp.path, 'claude', 'projects', 'loop'));
+  // 10: a line of plain prose: V8 quotes it in its error message, which must not reach the terminal
+  await write(10, [prompt(id(10), 'j1', 'prose next'), 'private transcript words PRIVATE-WORDS-123'].join('\n') + '\n');
   // 9: a truncated (half-written) last line: left for later, the rest syncs
   await write(9, prompt(id(9), 'i1', 'half written next') + '\n' + '{"type":"assistant","uuid":"i2","mess');
 });
@@ -69,6 +71,8 @@ describe('bad input: a clear warning naming file and line, the rest syncs, exit 
     expect(run.stderr).toContain(`${id(2)}.jsonl:2: invalid JSON`);
     expect(run.stderr).not.toMatch(new RegExp(`${id(6)}\\.jsonl:2:`));
     expect(run.stderr).toContain(`${id(6)}.jsonl:6: line is not a JSON object`);
+    expect(run.stderr).toContain(`${id(10)}.jsonl:2: invalid JSON`);
+    expect(run.stderr).not.toContain('PRIVATE-WORDS');
     expect(run.stderr).toMatch(new RegExp(`${id(8)}\\.jsonl: cannot stat: ELOOP`));
     if (!isRoot) expect(run.stderr).toMatch(new RegExp(`${id(7)}\\.jsonl.*(EACCES|permission)`, 'i'));
     const names = server.traces().map((t) => t.name).sort();

@@ -1,4 +1,4 @@
-import { appendFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { discoverSessions } from '../src/pipeline/discover-sessions.js';
@@ -108,6 +108,29 @@ describe('sync --session / --all against the Opik test server', () => {
     await runCli(['sync', '--all'], env);
     expect(server.traces().map((t) => t.id).sort()).toEqual(ids);
     expectNoDuplicates();
+  });
+
+  it('list-sessions shows title, message count and sync status, from state once synced', async () => {
+    await copyOwnFixtureRoot(claude);
+    const list = async () => JSON.parse((await runCli(['list-sessions', '--json'], env)).stdout) as Array<Record<string, unknown>>;
+    const before = await list();
+    expect(before).toEqual([expect.objectContaining({ sessionId: OWN_SESSION_ID, status: 'not synced', title: 'Add a health check endpoint', project: '/home/dev/demo-app', subagents: 2 })]);
+    const messages = before[0]!.messages;
+    expect(messages).toBeGreaterThan(10);
+    await runCli(['sync', '--all'], env);
+    const synced = await list();
+    expect(synced[0]).toMatchObject({ status: 'synced', messages, title: 'Add a health check endpoint' });
+    const session = (await discoverSessions([claude])).sessions[0]!;
+    await appendFile(session.path, '"}\n' + JSON.stringify({ type: 'custom-title', customTitle: 'Health check work', sessionId: OWN_SESSION_ID }) + '\n');
+    expect((await list())[0]).toMatchObject({ status: 'changed since sync', title: 'Health check work' });
+    const human = await runCli(['list-sessions'], env);
+    expect(human.stdout).toContain('changed since sync');
+    const shown = JSON.parse((await runCli(['state', '--show', '--json'], env)).stdout);
+    expect(shown.sessions[0]).toMatchObject({ sessionId: OWN_SESSION_ID, conversations: 3 });
+    expect(shown.sessions[0].lagMs).toBeGreaterThan(0);
+    // State keeps counts and offsets, not transcript text.
+    const stateBytes = await readFile(join(state, 'lmdb', 'data.mdb'));
+    expect(stateBytes.includes(Buffer.from('health check endpoint'))).toBe(false);
   });
 
   it('rejects invalid --session values and conflicting selectors with exit code 2', async () => {

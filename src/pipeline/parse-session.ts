@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { describePrompt, isHumanPrompt } from './classify-user-entry.js';
+import { isHumanPrompt } from './classify-user-entry.js';
 import { SpanCollector } from './collect-spans.js';
 import { mapConversation, mapAgentSpans, type AttachedScope } from './map-conversation.js';
 import type { AgentFile, AgentLink, MappedConversation, OrphanAgentRecords, ParseResult, ParseTask, ParseWarning, SessionSummaryMeta } from './session-model.js';
@@ -80,8 +80,6 @@ function startsHeadlessTurn(entry: TranscriptEntry): boolean {
 }
 
 function updateMeta(meta: SessionSummaryMeta, entry: TranscriptEntry): void {
-  if (entry.type === 'custom-title' && typeof entry.customTitle === 'string') meta.title = entry.customTitle;
-  else if (entry.type === 'ai-title' && typeof entry.aiTitle === 'string' && !meta.title) meta.title = entry.aiTitle;
   if (entry.cwd) meta.cwd = entry.cwd;
   if (entry.gitBranch) meta.gitBranch = entry.gitBranch;
   if (entry.version) meta.version = entry.version;
@@ -186,7 +184,6 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
         }
         current = newTurn(entry.uuid ?? `line-${line.line}`, line.offset, line.line, entry, options.maxFieldChars);
         turns.push(current);
-        meta.firstPrompt ??= describePrompt(current.promptText, 200);
       } else if (!current && startsHeadlessTurn(entry)) {
         current = newTurn(entry.uuid ?? `line-${line.line}`, line.offset, line.line, undefined, options.maxFieldChars);
         turns.push(current);

@@ -83,8 +83,9 @@ export function advanceSessionState(
   };
   // Closed conversations are counted once, when the cursor moves past them.
   meta.messageCount = (base?.meta.messageCount ?? 0) + result.meta.messageCount;
-  meta.firstPrompt = base?.meta.firstPrompt ?? result.meta.firstPrompt;
-  meta.title = result.meta.title ?? previous?.meta.title;
+  // State holds counts and offsets, never transcript text: titles are read from the file when shown.
+  delete meta.firstPrompt;
+  delete meta.title;
   const agents = { ...(base?.agents ?? {}) };
   if (result.done) {
     for (const agent of session.agents) agents[agent.agentId] = { size: agent.size, mtimeMs: agent.mtimeMs };

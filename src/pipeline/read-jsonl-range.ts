@@ -34,6 +34,15 @@ export async function findCompleteEnd(path: string, from: number, size: number):
   }
 }
 
+/**
+ * V8 quotes part of the offending text in JSON errors (`Unexpected token 'x', "…" is not valid JSON`):
+ * warnings go to the terminal and the hook log, where transcript content must never appear.
+ */
+export function describeJsonError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/"(?:[^"\\]|\\.)*"?/g, '"…"').replace(/'[^']{0,8}'/g, "'…'").slice(0, 200);
+}
+
 interface ParseError {
   readonly parseError: string;
 }
@@ -54,7 +63,7 @@ export async function* readJsonlRange(
   if (end <= start) return;
   const parseLine = jsonlParser({
     errorIndicator: (error: unknown): ParseError => ({
-      parseError: error instanceof Error ? error.message : String(error),
+      parseError: describeJsonError(error),
     }),
   }) as (text: string) => { key: number; value: unknown } | symbol;
 

@@ -94,6 +94,7 @@ export interface OrphanAgentRecords {
 }
 
 export interface SessionSummaryMeta {
+  /** Display only (list-sessions); never persisted: state holds no transcript text. */
   title?: string;
   firstPrompt?: string;
   cwd?: string;

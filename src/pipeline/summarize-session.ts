@@ -1,4 +1,5 @@
 import { describePrompt, isHumanPrompt } from './classify-user-entry.js';
+import { open } from 'node:fs/promises';
 import { findCompleteEnd, readJsonlRange } from './read-jsonl-range.js';
 import type { SessionSummaryMeta } from './session-model.js';
 import { asEntry, userText } from './transcript-entry.js';
@@ -23,4 +24,48 @@ export async function summarizeSession(path: string, size: number): Promise<Sess
   }
   meta.title ??= aiTitle;
   return meta;
+}
+
+const PEEK_BYTES = 256 * 1024;
+
+function titleFromLines(text: string, into: { title?: string; aiTitle?: string; firstPrompt?: string }, wantPrompt: boolean): void {
+  for (const raw of text.split('\n')) {
+    let entry;
+    try {
+      entry = asEntry(JSON.parse(raw));
+    } catch {
+      continue; // cut at the edge of the peeked window
+    }
+    if (!entry) continue;
+    if (entry.type === 'custom-title' && typeof entry.customTitle === 'string') into.title = entry.customTitle;
+    if (entry.type === 'ai-title' && typeof entry.aiTitle === 'string') into.aiTitle = entry.aiTitle;
+    if (wantPrompt && !into.firstPrompt && isHumanPrompt(entry)) into.firstPrompt = describePrompt(userText(entry), 200);
+  }
+}
+
+/**
+ * The title of a session already synced, from two small reads (head for the first prompt, tail for the
+ * latest custom or AI title) instead of the whole file: list-sessions stays fast on thousands of sessions
+ * while state keeps no transcript text.
+ */
+export async function readSessionTitle(path: string, size: number): Promise<string | undefined> {
+  const found: { title?: string; aiTitle?: string; firstPrompt?: string } = {};
+  try {
+    const handle = await open(path, 'r');
+    try {
+      const head = Buffer.alloc(Math.min(size, PEEK_BYTES));
+      await handle.read(head, 0, head.length, 0);
+      titleFromLines(head.toString('utf8'), found, true);
+      if (size > PEEK_BYTES) {
+        const tail = Buffer.alloc(PEEK_BYTES);
+        await handle.read(tail, 0, PEEK_BYTES, size - PEEK_BYTES);
+        titleFromLines(tail.toString('utf8'), found, false);
+      }
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return undefined;
+  }
+  return found.title ?? found.aiTitle ?? found.firstPrompt;
 }

@@ -1,6 +1,6 @@
 import { planSessionSync } from '../../pipeline/plan-session-sync.js';
 import { openStateStore } from '../../pipeline/state-store.js';
-import { summarizeSession } from '../../pipeline/summarize-session.js';
+import { readSessionTitle, summarizeSession } from '../../pipeline/summarize-session.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { formatRelativeTime, type Output } from '../output.js';
 import { resolveClaudeRoots, resolveStateDir, type GlobalFlags } from '../runtime-context.js';
@@ -48,7 +48,7 @@ export async function runListSessionsCommand(flags: ListFlags, output: Output): 
         project: meta.cwd ?? state?.cwd ?? session.projectDir,
         updatedAt: new Date(session.mtimeMs).toISOString(),
         messages: meta.messageCount,
-        title: meta.title ?? meta.firstPrompt ?? '(no prompt)',
+        title: (state ? await readSessionTitle(session.path, session.size) : (meta.title ?? meta.firstPrompt)) ?? '(no prompt)',
         status: unchanged ? 'synced' : state ? 'changed since sync' : 'not synced',
         lastSyncAt: state ? new Date(state.lastSyncAt).toISOString() : null,
         subagents: session.agents.length,

@@ -68,7 +68,7 @@ export async function runStateCommand(flags: StateFlags, output: Output): Promis
     output.line(`${sessions.length} sessions exported`);
     for (const s of sessions.sort((a, b) => b.lastSyncAt - a.lastSyncAt)) {
       const lag = lagOf(s.meta.lastTimestamp, s.lastSyncAt);
-      output.line(`${s.sessionId}  synced ${formatRelativeTime(s.lastSyncAt)}, ${Object.keys(s.conversations).length} conversations, ${s.exportedSpans} spans sent, ${s.finalOffset} bytes read${lag !== null ? `, last message ${formatRelativeTime(Date.now() - lag)} before sync` : ''}  ${s.cwd ?? s.projectDir}`);
+      output.line(`${s.sessionId}  synced ${formatRelativeTime(s.lastSyncAt)}, ${Object.keys(s.conversations).length} conversations, ${s.exportedSpans} spans sent, ${s.finalOffset} bytes read${lag !== null ? `, lag ${formatDuration(lag)}` : ''}  ${s.cwd ?? s.projectDir}`);
     }
     for (const { sessionId, lease } of leases) {
       output.line(`lease: ${sessionId} held by pid ${lease.pid} on ${lease.host} until ${new Date(lease.expiresAt).toISOString()}${lease.dirty ? ' (re-run requested)' : ''}`);
@@ -80,6 +80,14 @@ export async function runStateCommand(flags: StateFlags, output: Output): Promis
   } finally {
     await store.close();
   }
+}
+
+function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.round(s / 60)} min`;
+  if (s < 86_400) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86_400).toFixed(1)} days`;
 }
 
 /** How far behind the transcript the export was at its last sync (ms), when known. */
