@@ -17,7 +17,7 @@ const server = await startOpikTestServer();
 try {
   const claude = join(temp, 'claude');
   await cp(join(here, 'sample-claude'), claude, { recursive: true });
-  const env = { ...process.env, HOME: join(temp, 'home'), CLAUDE_CONFIG_DIR: claude, OPIK_URL_OVERRIDE: server.baseUrl, OPIK_CHAT_SYNC_STATE_DIR: join(temp, 'state') };
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: join(temp, 'home'), CLAUDE_CONFIG_DIR: claude, OPIK_URL_OVERRIDE: server.baseUrl, OPIK_CHAT_SYNC_STATE_DIR: join(temp, 'state') };
   for (const key of ['OPIK_API_KEY', 'OPIK_WORKSPACE', 'OPIK_PROJECT_NAME', 'OPIK_CONFIG_PATH', 'OPIK_BASE_URL']) delete env[key];
   // Asynchronous on purpose: the server lives in this process and must keep answering while the CLI runs.
   const run = async (...args: string[]): Promise<void> => {

@@ -32,10 +32,10 @@ beforeEach(async (context) => {
 
 /** One row per conversation and per span: no conversation exported under two trace ids. */
 function expectNoDuplicates(): void {
-  const keys = server.traces().map((t) => `${t.thread_id}|${(t.metadata as Record<string, unknown>).conversation_key}`);
+  const keys = server.traces().map((t) => `${t.thread_id}|${String((t.metadata as Record<string, unknown>).conversation_key)}`);
   expect(new Set(keys).size).toBe(keys.length);
   const traceIds = new Set(server.traces().map((t) => t.id));
-  for (const span of server.spans()) expect(traceIds.has(span.trace_id)).toBe(true);
+  for (const span of server.spans()) expect(traceIds.has(String(span.trace_id))).toBe(true);
   expect(server.validationErrors).toEqual([]);
 }
 
