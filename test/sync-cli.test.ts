@@ -1,4 +1,5 @@
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createStableUuidV7 } from '../src/pipeline/stable-uuid-v7.js';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { discoverSessions } from '../src/pipeline/discover-sessions.js';
@@ -131,6 +132,43 @@ describe('sync --session / --all against the Opik test server', () => {
     // State keeps counts and offsets, not transcript text.
     const stateBytes = await readFile(join(state, 'lmdb', 'data.mdb'));
     expect(stateBytes.includes(Buffer.from('health check endpoint'))).toBe(false);
+  });
+
+  it('takes over the trace ids of @opik/ccsync on the first run, so switching tools duplicates nothing', async () => {
+    await copyOwnFixtureRoot(claude);
+    await mkdir(state, { recursive: true });
+    // ccsync created a trace for the first prompt (uuid u1) two days ago, with its own UUIDv7.
+    const ccsyncTraceId = createStableUuidV7(Date.now() - 2 * 86_400_000, 'ccsync');
+    await writeFile(join(state, 'sessions.json'), JSON.stringify({ sessions: { [OWN_SESSION_ID]: { fingerprint: 'x', messageCount: 9, lastMessageTime: '2026-11-20T10:00:13.000Z', lastSyncTime: '2026-11-23T00:00:00.000Z', syncedGroups: [{ traceId: ccsyncTraceId, userMessageUuid: 'u1', lastMessageUuid: 'a4', messageCount: 9 }] } }, lastUpdated: '2026-11-23T00:00:00.000Z' }));
+    const run = await runCli(['sync', '--all'], env);
+    expect(run.stdout).toContain('Imported 1 trace ids of 1 sessions from @opik/ccsync');
+    const first = server.traces().find((t) => t.name === 'Add a health check endpoint')!;
+    expect(first.id).toBe(ccsyncTraceId);
+    const again = await runCli(['sync', '--all', '--force'], env);
+    expect(again.stdout).not.toContain('Imported');
+    expect(server.traces()).toHaveLength(3);
+  });
+
+  it('config reports unreachable Opik, a bad key and an unknown workspace precisely', async () => {
+    const unreachable = await runCli(['config', '--url', 'http://127.0.0.1:9/api'], env);
+    expect(unreachable.code).toBe(2);
+    expect(unreachable.stdout).toMatch(/FAIL opik reachable: .*\[OCS_ERR_UNREACHABLE\]/);
+    const workspace = await runCli(['config', '--workspace', 'nope'], env);
+    expect(workspace.code).toBe(2);
+    expect(workspace.stdout).toMatch(/\[OCS_ERR_WORKSPACE\]/);
+    const cloud = await startOpikTestServer({ mode: 'cloud', apiKey: 'right-key-123456', workspace: 'ws' });
+    try {
+      const badKey = await runCli(['config', '--url', cloud.baseUrl, '--workspace', 'ws'], { ...env, OPIK_API_KEY: 'wrong-key-123456' });
+      expect(badKey.code).toBe(2);
+      expect(badKey.stdout).toMatch(/FAIL opik credentials: .*\[OCS_ERR_AUTH\]/);
+      const good = await runCli(['config', '--url', cloud.baseUrl, '--workspace', 'ws', '--json'], { ...env, OPIK_API_KEY: 'right-key-123456' });
+      const report = JSON.parse(good.stdout);
+      expect(report.config.apiKey.source).toBe('env');
+      expect(report.config.url.source).toBe('flag');
+      expect(report.checks.filter((c: { ok: boolean }) => !c.ok).map((c: { check: string }) => c.check)).toEqual(['claude data']);
+    } finally {
+      await cloud.close();
+    }
   });
 
   it('rejects invalid --session values and conflicting selectors with exit code 2', async () => {

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Failure } from '../../pipeline/errors.js';
 import { createOpikUploader, type OpikUploader } from '../../pipeline/opik-uploader.js';
 import type { SessionFile } from '../../pipeline/session-model.js';
@@ -52,6 +54,7 @@ export async function openSyncRuntime(flags: SyncFlags, output: Output, options:
   } catch (error) {
     return { code: 'OCS_ERR_STATE', message: (error as Error).message };
   }
+  importCcsyncOnce(store, resolveStateDir(flags), output);
   const pool = createParsePool({ threads: flags.threads, keepWarm: options.keepWarm });
   const uploader = flags.dryRun
     ? undefined
@@ -89,6 +92,18 @@ export async function openSyncRuntime(flags: SyncFlags, output: Output, options:
       await store.close();
     },
   };
+}
+
+/**
+ * Users of the earlier @opik/ccsync keep its state in the same folder: take over its trace ids on the
+ * first run, so their conversations are updated in Opik instead of exported a second time.
+ */
+function importCcsyncOnce(store: StateStore, stateDir: string, output: Output): void {
+  const legacy = join(stateDir, 'sessions.json');
+  if (store.lastCcsyncImport() || !existsSync(legacy)) return;
+  const result = store.importCcsyncState(legacy);
+  for (const warning of result.warnings) output.warn(warning);
+  output.line(`Imported ${result.conversations} trace ids of ${result.sessions} sessions from @opik/ccsync (${legacy}).`);
 }
 
 export function describeOutcome(outcome: SessionOutcome): string {
