@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { discoverSessions } from '../src/pipeline/discover-sessions.js';
 import { startOpikTestServer, type OpikTestServer } from './support/opik-test-server.js';
+import { createSeededRandom } from './support/opik-test-server-faults.js';
 import { linkRealFixtureRoot, makeTempDir } from './support/fixture-roots.js';
 import { parseWholeSession } from './support/parse-helpers.js';
 import { cliEnv, runCli, startCli } from './support/run-cli.js';
@@ -46,18 +47,6 @@ function expectExactlyTheExpectedRows(): void {
   expect(server.validationErrors).toEqual([]);
 }
 
-/** mulberry32: reproducible "random" kill moments; the seed is in the test name. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('reliability under faults', () => {
   it('429 (RateLimit-Reset), 5xx and dropped connections at random through a whole --all run: exactly the expected rows', async () => {
     server.setRandomFaults({ rate: 0.3, seed: 42, kinds: ['429', '500', '503', 'drop'] });
@@ -90,7 +79,7 @@ describe('reliability under faults', () => {
   });
 
   it('kill -9 at 20 random moments (seed 7), then a full run: converges to exactly the expected rows', async () => {
-    const next = random(7);
+    const next = createSeededRandom(7);
     let killedMidUpload = 0;
     for (let i = 0; i < 20; i++) {
       server.injectFaults({ kind: 'delay', delayMs: 40, times: 6 });

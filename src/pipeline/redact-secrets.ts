@@ -579,27 +579,13 @@ function compileExtraPattern(source: string, index: number): Rule | Failure {
   }
   return {
     mayMatch: () => true,
-    apply: (s, tally) => {
-      re.lastIndex = 0;
-      const parts: string[] = [];
-      let last = 0;
-      let m: RegExpExecArray | null;
-      while ((m = re.exec(s)) !== null) {
-        if (m[0].length === 0) {
-          re.lastIndex++;
-          continue;
-        }
-        // With a capture group only group 1 goes, so `password=(\S+)` keeps `password=`.
+    // With a capture group only group 1 goes, so `password=(\S+)` keeps `password=`.
+    apply: (s, tally) =>
+      replaceMatches(s, re, tally, (m) => {
         const span = m.indices?.[1] ?? m.indices?.[0];
-        if (span === undefined || span[0] < last || span[1] <= span[0]) continue;
-        parts.push(s.slice(last, span[0]), marker('custom'));
-        last = span[1];
-        tally.redactions++;
-      }
-      if (parts.length === 0) return s;
-      parts.push(s.slice(last));
-      return parts.join('');
-    },
+        if (span === undefined || span[1] <= span[0]) return null;
+        return m[0].slice(0, span[0] - m.index) + marker('custom') + m[0].slice(span[1] - m.index);
+      }),
   };
 }
 
