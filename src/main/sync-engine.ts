@@ -64,6 +64,7 @@ export async function syncOneSession(engine: SyncEngineOptions, discovered: Sess
   const renew = setInterval(() => engine.store.renewLease(discovered.sessionId, token), Math.max(1000, engine.leaseTtlMs / 3));
   renew.unref();
   const total = emptyOutcome(discovered, 'unchanged');
+  let released = false;
   try {
     let session = discovered;
     for (let run = 0; run <= MAX_DIRTY_RERUNS; run += 1) {
@@ -79,15 +80,22 @@ export async function syncOneSession(engine: SyncEngineOptions, discovered: Sess
         break;
       }
       if (outcome.status === 'synced') total.status = 'synced';
-      const released = engine.store.releaseLease(session.sessionId, token);
-      if (!released.rerun) return total;
+      if (!engine.store.releaseLease(session.sessionId, token).rerun) {
+        released = true;
+        break;
+      }
       // Someone asked for this session while we held it: what they saw may be newer than what we read.
       session = await refreshSession(session);
     }
   } finally {
     clearInterval(renew);
+    // After a failure (or too many re-runs) let go for real: a pending re-run request cannot succeed now,
+    // and the next hook, watch event or sync will pick the session up again.
+    // A dirty lease survives its first release (that asks for a re-run); the second one removes it.
+    if (!released && engine.store.releaseLease(discovered.sessionId, token).rerun) {
+      engine.store.releaseLease(discovered.sessionId, token);
+    }
   }
-  engine.store.releaseLease(discovered.sessionId, token);
   return total;
 }
 

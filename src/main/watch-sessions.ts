@@ -83,8 +83,17 @@ export async function runWatch(runtime: SyncRuntime, flags: SyncFlags, output: O
   };
 
   const runOne = async (ref: SessionRef, key: string): Promise<void> => {
-    const session = await describeSession(ref.root, ref.projectPath, ref.sessionId);
-    const outcome = await syncOneSession(runtime.engine, session);
+    let session;
+    let outcome;
+    try {
+      session = await describeSession(ref.root, ref.projectPath, ref.sessionId);
+      outcome = await syncOneSession(runtime.engine, session);
+    } catch (error) {
+      // An unexpected error must not end the watcher: report it and try this session again later.
+      output.error(`${ref.sessionId}: ${(error as Error).message}`);
+      schedule(ref, RETRY_DELAYS_MS[RETRY_DELAYS_MS.length - 1]);
+      return;
+    }
     reportOutcome(output, outcome);
     if (outcome.status === 'failed') {
       if (outcome.fatal && !signal.aborted) {
