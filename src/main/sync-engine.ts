@@ -2,7 +2,7 @@ import { refreshSession } from '../pipeline/discover-sessions.js';
 import type { Failure } from '../pipeline/errors.js';
 import type { OpikUploader, UploadOutcome } from '../pipeline/opik-uploader.js';
 import { advanceSessionState, planSessionSync, selectChangedRecords } from '../pipeline/plan-session-sync.js';
-import type { MappingOptions, ParseWarning, SessionFile } from '../pipeline/session-model.js';
+import type { MappingOptions, ParseResult, ParseWarning, SessionFile } from '../pipeline/session-model.js';
 import type { SessionState, StateStore } from '../pipeline/state-store.js';
 import type { ParsePool } from './parse-pool.js';
 
@@ -99,41 +99,44 @@ export async function syncOneSession(engine: SyncEngineOptions, discovered: Sess
   return total;
 }
 
+const LOST_LEASE: Failure = { code: 'OCS_ERR_STATE', message: 'lost the session lease while syncing; another process will finish it' };
+
 async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, token: string, force: boolean): Promise<SessionOutcome> {
   const outcome = emptyOutcome(session, 'unchanged');
   let state: SessionState | undefined = engine.store.getSession(session.sessionId);
   const plan = planSessionSync(session, state, force);
   if (plan.action === 'skip') return outcome;
   const identities = engine.store.getIdentities(session.sessionId);
-  let { startOffset, startLine, fromScratch } = plan;
+  let fromScratch = plan.fromScratch;
+  let links = { ...(fromScratch ? {} : (state?.agentLinks ?? {})) };
   let changedAgentIds = plan.changedAgentIds;
+  const parseFrom = (startOffset: number, startLine: number): Promise<ParseResult> =>
+    engine.pool.run({ session, startOffset, startLine, maxChunkBytes: engine.maxChunkBytes, knownConversations: identities, knownAgentLinks: links, changedAgentIds, options: engine.mapping() });
+  let pending = parseFrom(plan.startOffset, plan.startLine);
   for (;;) {
+    const result = await pending;
     if (engine.signal?.aborted) {
       return { ...outcome, status: 'failed', fatal: true, failure: { code: 'OCS_ERR_ABORTED', message: 'interrupted' } };
     }
-    const mapping = engine.mapping();
-    const result = await engine.pool.run({
-      session,
-      startOffset,
-      startLine,
-      maxChunkBytes: engine.maxChunkBytes,
-      knownConversations: identities,
-      knownAgentLinks: { ...(fromScratch ? {} : (state?.agentLinks ?? {})) },
-      changedAgentIds,
-      options: mapping,
-    });
     outcome.warnings.push(...result.warnings);
     // Compared with every conversation ever exported, even when re-reading from 0: an identical
     // conversation is not re-sent, and a forced one counts as updated, not new.
-    const selection = selectChangedRecords(result, state?.conversations ?? {}, force, mapping.nowMs);
+    const selection = selectChangedRecords(result, state?.conversations ?? {}, force, Date.now());
+    if (!result.done) {
+      // Parse the next chunk while this one uploads; commits still happen strictly in order.
+      links = { ...links, ...result.agentLinks };
+      changedAgentIds = changedAgentIds.filter((id) => !(id in result.agentLinks));
+      pending = parseFrom(result.resumeOffset, result.resumeLine);
+      pending.catch(() => undefined); // observed below, or abandoned with this session on failure
+    }
     if (!engine.store.reserveIdentities(session.sessionId, token, selection.identities)) {
-      return { ...outcome, status: 'failed', failure: { code: 'OCS_ERR_STATE', message: 'lost the session lease while syncing; another process will finish it' } };
+      return { ...outcome, status: 'failed', failure: LOST_LEASE };
     }
     const sent = await sendChunk(engine.uploader!, selection.traces, selection.spans);
     if (!sent.ok) return { ...outcome, status: 'failed', failure: sent.failure, fatal: sent.fatal };
     const next = advanceSessionState(state, session, result, selection, fromScratch, Date.now());
     if (!engine.store.commitSession(token, next, selection.identities)) {
-      return { ...outcome, status: 'failed', failure: { code: 'OCS_ERR_STATE', message: 'lost the session lease while syncing; another process will finish it' } };
+      return { ...outcome, status: 'failed', failure: LOST_LEASE };
     }
     Object.assign(identities, selection.identities);
     outcome.created += selection.created;
@@ -143,9 +146,6 @@ async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, t
     state = next;
     fromScratch = false;
     if (result.done) return outcome;
-    startOffset = result.resumeOffset;
-    startLine = result.resumeLine;
-    changedAgentIds = changedAgentIds.filter((id) => !(id in result.agentLinks));
   }
 }
 

@@ -28,13 +28,29 @@ export function clipText(text: string, maxChars: number): string {
   return text.length > maxChars ? `${text.slice(0, maxChars)}…[truncated ${text.length - maxChars} chars]` : text;
 }
 
-/** Large values (Read results, whole files in Edit inputs) are cut while parsing, so memory stays bounded. */
+/**
+ * Large values (Read results, whole files in Edit inputs) are cut while parsing, so memory stays bounded.
+ * Copy-on-write: a value with nothing to cut or replace is returned as is (no allocation), which keeps
+ * the garbage collector out of the hot path.
+ */
 export function clipJson(value: unknown, maxChars: number, depth = 0): JsonValue {
-  if (typeof value === 'string') return clipText(value, maxChars);
+  if (typeof value === 'string') return value.length > maxChars ? clipText(value, maxChars) : value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   if (typeof value === 'boolean' || value === null || value === undefined) return value ?? null;
   if (depth > 32) return '[nested too deep]';
-  if (Array.isArray(value)) return value.slice(0, 1000).map((item) => clipJson(item, maxChars, depth + 1));
+  if (Array.isArray(value)) {
+    const limited = value.length > 1000 ? value.slice(0, 1000) : value;
+    let copy: JsonValue[] | undefined = limited === value ? undefined : (limited as JsonValue[]);
+    for (let i = 0; i < limited.length; i++) {
+      const item = limited[i] as unknown;
+      const clipped = clipJson(item, maxChars, depth + 1);
+      if (clipped !== item) {
+        copy ??= limited.slice() as JsonValue[];
+        copy[i] = clipped;
+      }
+    }
+    return copy ?? (value as JsonValue[]);
+  }
   if (typeof value === 'object') {
     const source = value as Record<string, unknown>;
     if ((source.type === 'image' || source.type === 'document') && source.source && typeof source.source === 'object') {
@@ -42,9 +58,16 @@ export function clipJson(value: unknown, maxChars: number, depth = 0): JsonValue
       const bytes = typeof media.data === 'string' ? Math.floor((media.data.length * 3) / 4) : 0;
       return { type: source.type, media_type: typeof media.media_type === 'string' ? media.media_type : 'unknown', omitted_bytes: bytes };
     }
-    const out: JsonObject = {};
-    for (const [key, inner] of Object.entries(source)) out[key] = clipJson(inner, maxChars, depth + 1);
-    return out;
+    let copy: JsonObject | undefined;
+    for (const key in source) {
+      const inner = source[key];
+      const clipped = clipJson(inner, maxChars, depth + 1);
+      if (clipped !== inner) {
+        copy ??= { ...(source as JsonObject) };
+        copy[key] = clipped;
+      }
+    }
+    return copy ?? (source as JsonObject);
   }
   return String(value);
 }

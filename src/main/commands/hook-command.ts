@@ -10,8 +10,6 @@ import type { SessionFile } from '../../pipeline/session-model.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { createOutput } from '../output.js';
 import { hookLogPath, resolveClaudeRoots, resolveStateDir, type GlobalFlags } from '../runtime-context.js';
-import { openSyncRuntime } from './sync-command.js';
-import { syncOneSession } from '../sync-engine.js';
 
 export interface HookFlags extends GlobalFlags {
   /** Sync in this process instead of a detached child (tests, debugging). */
@@ -96,6 +94,8 @@ export async function runHookCommand(flags: HookFlags): Promise<ExitCodeValue> {
       spawnDetachedSync(stateDir, flags, sessionId, transcriptPath ?? session.path, event);
       return ExitCode.Ok;
     }
+    // Loaded only here: the common paths above (nothing changed, detach) must not pay for undici and Piscina.
+    const [{ openSyncRuntime }, { syncOneSession }] = await Promise.all([import('./sync-command.js'), import('../sync-engine.js')]);
     const output = createOutput({ quiet: true });
     const runtime = await openSyncRuntime(flags, output);
     if ('code' in runtime) {

@@ -137,7 +137,10 @@ export function exitCodeFor(outcomes: SessionOutcome[], fatal: Failure | undefin
 export async function runSyncOnce(runtime: SyncRuntime, sessions: SessionFile[], output: Output): Promise<{ outcomes: SessionOutcome[]; fatal?: Failure }> {
   let done = 0;
   const concurrency = Math.max(2, runtime.pool.threads || 2) + 1;
-  const result = await syncSessions(runtime.engine, sessions, concurrency, (outcome) => {
+  // Largest first: the biggest session is the longest single job, so it must not start last.
+  const bytes = (s: SessionFile): number => s.size + s.agents.reduce((n, a) => n + a.size, 0);
+  const ordered = [...sessions].sort((a, b) => bytes(b) - bytes(a));
+  const result = await syncSessions(runtime.engine, ordered, concurrency, (outcome) => {
     done += 1;
     if (!output.json) reportOutcome(output, outcome);
     output.progress(done, sessions.length, outcome.sessionId);
