@@ -5,7 +5,7 @@ import { claudeRootCandidates, existingClaudeRoots } from '../pipeline/discover-
 import type { Failure } from '../pipeline/errors.js';
 import { isConfigFailure, resolveOpikConfig, type ResolvedConfig } from '../pipeline/resolve-config.js';
 import type { MappingOptions } from '../pipeline/session-model.js';
-import { defaultStateDir } from '../pipeline/state-store.js';
+import { defaultStateDir } from '../pipeline/state-paths.js';
 
 /** Options every command accepts (commander turns them into this shape). */
 export interface GlobalFlags {

@@ -3,6 +3,7 @@ import type { Failure } from '../pipeline/errors.js';
 import type { OpikUploader, UploadOutcome } from '../pipeline/opik-uploader.js';
 import { advanceSessionState, planSessionSync, selectChangedRecords } from '../pipeline/plan-session-sync.js';
 import type { MappingOptions, ParseResult, ParseWarning, SessionFile } from '../pipeline/session-model.js';
+import { writeSessionStamp } from '../pipeline/session-stamp.js';
 import type { SessionState, StateStore } from '../pipeline/state-store.js';
 import type { ParsePool } from './parse-pool.js';
 
@@ -33,6 +34,8 @@ export interface SyncEngineOptions {
   maxChunkBytes: number;
   leaseTtlMs: number;
   signal?: AbortSignal;
+  /** Where to leave the stamp `hook` checks (see session-stamp.ts). */
+  stateDir?: string;
 }
 
 const MAX_DIRTY_RERUNS = 20;
@@ -105,7 +108,10 @@ async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, t
   const outcome = emptyOutcome(session, 'unchanged');
   let state: SessionState | undefined = engine.store.getSession(session.sessionId);
   const plan = planSessionSync(session, state, force);
-  if (plan.action === 'skip') return outcome;
+  if (plan.action === 'skip') {
+    if (engine.stateDir) writeSessionStamp(engine.stateDir, session);
+    return outcome;
+  }
   const identities = engine.store.getIdentities(session.sessionId);
   let fromScratch = plan.fromScratch;
   let links = { ...(fromScratch ? {} : (state?.agentLinks ?? {})) };
@@ -145,7 +151,10 @@ async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, t
     if (selection.traces.length > 0 || selection.spans.length > 0) outcome.status = 'synced';
     state = next;
     fromScratch = false;
-    if (result.done) return outcome;
+    if (result.done) {
+      if (engine.stateDir) writeSessionStamp(engine.stateDir, session);
+      return outcome;
+    }
   }
 }
 

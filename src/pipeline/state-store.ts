@@ -143,9 +143,7 @@ const ID_SEPARATOR = '\u0000';
 /** Sorts after every conversation key (uuids, `agent:<id>`, `line-<n>`). */
 const ID_RANGE_END = '\uffff';
 
-export function defaultStateDir(homeDir: string): string {
-  return join(homeDir, '.opik', 'sync-state');
-}
+export { defaultStateDir } from './state-paths.js';
 
 /** Where the LMDB env of a state dir lives. */
 export function resolveLmdbDir(stateDir: string): string {

@@ -4,8 +4,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeSession, findSession } from '../../pipeline/discover-sessions.js';
 import { parseHookInput, readStdinWithLimit } from '../../pipeline/parse-hook-input.js';
-import { planSessionSync } from '../../pipeline/plan-session-sync.js';
-import { openStateStore } from '../../pipeline/state-store.js';
+import { sessionStampMatches } from '../../pipeline/session-stamp.js';
 import type { SessionFile } from '../../pipeline/session-model.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { createOutput } from '../output.js';
@@ -83,14 +82,8 @@ export async function runHookCommand(flags: HookFlags): Promise<ExitCodeValue> {
       return ExitCode.Ok;
     }
     if (!flags.foreground) {
-      const store = openStateStore(stateDir);
-      let unchanged: boolean;
-      try {
-        unchanged = planSessionSync(session, store.getSession(sessionId), false).action === 'skip';
-      } finally {
-        await store.close();
-      }
-      if (unchanged) return ExitCode.Ok;
+      // Nothing changed since the last complete sync: done after one stat and one small read.
+      if (sessionStampMatches(stateDir, session)) return ExitCode.Ok;
       spawnDetachedSync(stateDir, flags, sessionId, transcriptPath ?? session.path, event);
       return ExitCode.Ok;
     }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isValidSessionId } from '../../pipeline/discover-sessions.js';
+import { removeSessionStamps } from '../../pipeline/session-stamp.js';
 import { openStateStore, removeLegacyLockFiles } from '../../pipeline/state-store.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { formatRelativeTime, type Output } from '../output.js';
@@ -30,6 +31,7 @@ export async function runStateCommand(flags: StateFlags, output: Output): Promis
   try {
     if (flags.reset) {
       const cleared = store.reset(flags.session);
+      removeSessionStamps(stateDir, flags.session);
       output.line(`Cleared sync history of ${cleared} session${cleared === 1 ? '' : 's'}. Ids are kept: the next sync re-sends them with the same ids (no duplicates in Opik).`);
       return ExitCode.Ok;
     }

@@ -48,13 +48,14 @@ export async function openSyncRuntime(flags: SyncFlags, output: Output, options:
   if (roots.length === 0) {
     return { code: 'OCS_ERR_CONFIG', message: 'no Claude Code data found (looked for projects/ under CLAUDE_CONFIG_DIR, ~/.config/claude and ~/.claude; use --claude-dir)' };
   }
+  const stateDir = resolveStateDir(flags);
   let store: StateStore;
   try {
-    store = openStateStore(resolveStateDir(flags), { leaseTtlMs: LEASE_TTL_MS });
+    store = openStateStore(stateDir, { leaseTtlMs: LEASE_TTL_MS });
   } catch (error) {
     return { code: 'OCS_ERR_STATE', message: (error as Error).message };
   }
-  importCcsyncOnce(store, resolveStateDir(flags), output);
+  importCcsyncOnce(store, stateDir, output);
   const pool = createParsePool({ threads: flags.threads, keepWarm: options.keepWarm });
   const uploader = flags.dryRun
     ? undefined
@@ -79,6 +80,7 @@ export async function openSyncRuntime(flags: SyncFlags, output: Output, options:
     maxChunkBytes: Math.max(1, flags.chunkMb ?? 32) * 1024 * 1024,
     leaseTtlMs: LEASE_TTL_MS,
     signal: options.signal,
+    stateDir,
   };
   return {
     engine,
