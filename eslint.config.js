@@ -10,7 +10,7 @@ const noProcessOrConsole = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'bench/.corpus/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'bench/.corpus/**', 'scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createParsePool, type ParsePool } from '../src/main/parse-pool.js';
 import { discoverSessions } from '../src/pipeline/discover-sessions.js';
 import { parseSession } from '../src/pipeline/parse-session.js';
+import { toWireResult } from '../src/pipeline/serialize-parse-result.js';
 import type { ParseTask, SessionFile } from '../src/pipeline/session-model.js';
 import { linkRealFixtureRoot, makeTempDir } from './support/fixture-roots.js';
 import { testMappingOptions } from './support/parse-helpers.js';
@@ -31,7 +32,7 @@ describe('Piscina parse pool', () => {
     const threaded = await Promise.all(sessions.map((s) => pool.run(taskFor(s))));
     expect(pool.threads).toBeGreaterThan(0);
     for (const [i, session] of sessions.entries()) {
-      const inline = await parseSession(taskFor(session));
+      const inline = toWireResult(await parseSession(taskFor(session)));
       expect(threaded[i], session.path).toEqual(inline);
     }
   });

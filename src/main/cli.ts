@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { setMaxListeners } from 'node:events';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ExitCode, type ExitCodeValue } from './exit-codes.js';
 import { createOutput } from './output.js';
@@ -40,6 +41,8 @@ function addGlobalOptions(command: Command): Command {
 function action<T>(body: (opts: T, signal: AbortSignal) => Promise<ExitCodeValue>) {
   return async (opts: T): Promise<void> => {
     const controller = new AbortController();
+    // Every request in flight listens for Ctrl+C on this one signal: hundreds is normal, not a leak.
+    setMaxListeners(0, controller.signal);
     let interrupts = 0;
     const onSignal = (): void => {
       interrupts += 1;
@@ -109,7 +112,7 @@ addGlobalOptions(program.command('sync'))
   .option('--threads <n>', 'parser threads (default: cores)', positiveInt)
   .option('--debounce <ms>', 'watch: wait this long after the last write (default 2000)', positiveInt)
   .option('--retries <n>', 'retries per request on 429/5xx/network errors before a session counts as failed (default 7)', nonNegativeInt)
-  .addOption(new Option('--chunk-mb <n>', 'parse at most this many MB per step (bounds memory)').argParser(positiveInt).hideHelp())
+  .addOption(new Option('--chunk-mb <n>', 'parse at most this many MB per step (bounds memory; default 8)').argParser(positiveInt).hideHelp())
   .action(
     action(async (opts: SyncFlags, signal) => {
       const { runSyncCommand } = await import('./commands/sync-command.js');

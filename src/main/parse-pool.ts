@@ -1,10 +1,11 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { parseSession } from '../pipeline/parse-session.js';
-import type { ParseResult, ParseTask } from '../pipeline/session-model.js';
+import type { ParseTask } from '../pipeline/session-model.js';
+import { toWireResult, type WireParseResult } from '../pipeline/serialize-parse-result.js';
 
 export interface ParsePool {
-  run(task: ParseTask): Promise<ParseResult>;
+  run(task: ParseTask): Promise<WireParseResult>;
   /** Threads actually started (0 while everything ran inline). */
   readonly threads: number;
   close(): Promise<void>;
@@ -12,6 +13,8 @@ export interface ParsePool {
 
 /** Work below this many bytes is parsed on the main thread: starting a worker costs more than it saves. */
 export const INLINE_THRESHOLD_BYTES = 4 * 1024 * 1024;
+/** Enough for a 50 MB line (buffer, string and parsed copy), small enough to keep peak RSS in budget. */
+const WORKER_OLD_SPACE_MB = 256;
 
 function workerLocation(): { filename: string; execArgv: string[] } {
   const here = import.meta.url;
@@ -40,6 +43,8 @@ export function createParsePool(options: { threads?: number; keepWarm?: boolean;
         maxThreads,
         // Piscina's default idleTimeout of 0 respawns threads after every idle moment (libs.md §2).
         idleTimeout: options.keepWarm ? 2 ** 31 - 1 : 30_000,
+        // V8 lets a busy heap grow far past what is live; a cap makes it collect instead (peak RSS budget).
+        resourceLimits: { maxOldGenerationSizeMb: WORKER_OLD_SPACE_MB, maxYoungGenerationSizeMb: 16 },
       });
     }
     return pool;
@@ -50,8 +55,8 @@ export function createParsePool(options: { threads?: number; keepWarm?: boolean;
     },
     run(task) {
       const pendingBytes = Math.max(0, task.session.size - task.startOffset) + task.session.agents.reduce((n, a) => n + a.size, 0);
-      if (maxThreads === 1 || pendingBytes < threshold) return parseSession(task);
-      return ensurePool().run(task) as Promise<ParseResult>;
+      if (maxThreads === 1 || pendingBytes < threshold) return parseSession(task).then(toWireResult);
+      return ensurePool().run(task) as Promise<WireParseResult>;
     },
     async close() {
       if (pool) await pool.destroy();

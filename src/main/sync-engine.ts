@@ -2,7 +2,8 @@ import { refreshSession } from '../pipeline/discover-sessions.js';
 import type { Failure } from '../pipeline/errors.js';
 import type { OpikUploader, UploadOutcome } from '../pipeline/opik-uploader.js';
 import { advanceSessionState, planSessionSync, selectChangedRecords } from '../pipeline/plan-session-sync.js';
-import type { MappingOptions, ParseResult, ParseWarning, SessionFile } from '../pipeline/session-model.js';
+import type { MappingOptions, ParseWarning, SessionFile } from '../pipeline/session-model.js';
+import type { SerializedRecord, WireParseResult } from '../pipeline/serialize-parse-result.js';
 import { writeSessionStamp } from '../pipeline/session-stamp.js';
 import type { SessionState, StateStore } from '../pipeline/state-store.js';
 import type { ParsePool } from './parse-pool.js';
@@ -44,7 +45,7 @@ function emptyOutcome(session: SessionFile, status: SessionStatus): SessionOutco
   return { sessionId: session.sessionId, path: session.path, status, created: 0, updated: 0, spans: 0, warnings: [] };
 }
 
-async function sendChunk(uploader: OpikUploader, traces: Parameters<OpikUploader['uploadTraces']>[0], spans: Parameters<OpikUploader['uploadSpans']>[0]): Promise<UploadOutcome> {
+async function sendChunk(uploader: OpikUploader, traces: SerializedRecord[], spans: SerializedRecord[]): Promise<UploadOutcome> {
   if (traces.length > 0) {
     const sent = await uploader.uploadTraces(traces);
     if (!sent.ok) return sent;
@@ -116,7 +117,7 @@ async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, t
   let fromScratch = plan.fromScratch;
   let links = { ...(fromScratch ? {} : (state?.agentLinks ?? {})) };
   let changedAgentIds = plan.changedAgentIds;
-  const parseFrom = (startOffset: number, startLine: number): Promise<ParseResult> =>
+  const parseFrom = (startOffset: number, startLine: number): Promise<WireParseResult> =>
     engine.pool.run({ session, startOffset, startLine, maxChunkBytes: engine.maxChunkBytes, knownConversations: identities, knownAgentLinks: links, changedAgentIds, options: engine.mapping() });
   let pending = parseFrom(plan.startOffset, plan.startLine);
   for (;;) {
@@ -174,7 +175,7 @@ async function previewSession(engine: SyncEngineOptions, session: SessionFile): 
     const selection = selectChangedRecords(result, state?.conversations ?? {}, engine.force, Date.now());
     for (const conversation of result.conversations) {
       const action = selection.conversations[conversation.key] ? (state?.conversations[conversation.key] ? 'update' : 'create') : undefined;
-      if (action) outcome.preview!.push({ conversation: conversation.key, name: conversation.trace.name, action, spans: conversation.spans.length });
+      if (action) outcome.preview!.push({ conversation: conversation.key, name: conversation.name, action, spans: conversation.spans.length });
     }
     Object.assign(identities, selection.identities);
     Object.assign(links, result.agentLinks);

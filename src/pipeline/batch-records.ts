@@ -1,3 +1,5 @@
+import { isSerializedRecord } from './serialize-parse-result.js';
+
 /**
  * Splits records into request bodies for the Opik batch endpoints (≤1000 items, a byte cap).
  * Each item is serialised exactly once and the body is built by joining, so the size we check is
@@ -42,7 +44,8 @@ export function splitIntoBatches<T>(items: readonly T[], wrapperKey: string, opt
   };
 
   for (const item of items) {
-    const json = JSON.stringify(item);
+    // Records serialised in a worker arrive as `{ json }` and are used as they are.
+    const json = isSerializedRecord(item) ? item.json : JSON.stringify(item);
     const size = Buffer.byteLength(json);
     const added = size + (parts.length > 0 ? 1 : 0);
     if (parts.length > 0 && (parts.length >= maxItems || bytes + added > maxBytes)) flush();

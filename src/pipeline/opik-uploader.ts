@@ -3,6 +3,7 @@ import { Pool } from 'undici';
 import type { Failure } from './errors.js';
 import type { OpikSpan, OpikTrace } from './opik-records.js';
 import { splitIntoBatches, type RecordBatch } from './batch-records.js';
+import type { SerializedRecord } from './serialize-parse-result.js';
 import { createTokenBucket } from './token-bucket.js';
 
 /**
@@ -47,8 +48,8 @@ export type UploadOutcome =
   | { ok: false; failure: Failure; fatal: boolean; sentItems: number };
 
 export interface OpikUploader {
-  uploadTraces(traces: OpikTrace[]): Promise<UploadOutcome>;
-  uploadSpans(spans: OpikSpan[]): Promise<UploadOutcome>;
+  uploadTraces(traces: ReadonlyArray<OpikTrace | SerializedRecord>): Promise<UploadOutcome>;
+  uploadSpans(spans: ReadonlyArray<OpikSpan | SerializedRecord>): Promise<UploadOutcome>;
   ping(): Promise<Failure | null>;
   checkAuth(): Promise<Failure | null>;
   close(): Promise<void>;

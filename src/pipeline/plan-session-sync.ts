@@ -1,5 +1,5 @@
-import type { OpikSpan, OpikTrace } from './opik-records.js';
-import type { ConversationIdentity, ParseResult, SessionFile } from './session-model.js';
+import type { ConversationIdentity, SessionFile } from './session-model.js';
+import type { SerializedRecord, WireParseResult } from './serialize-parse-result.js';
 import type { ConversationState, SessionState } from './state-store.js';
 
 export type SessionPlan =
@@ -27,8 +27,8 @@ export function planSessionSync(session: SessionFile, state: SessionState | unde
 }
 
 export interface ChunkSelection {
-  traces: OpikTrace[];
-  spans: OpikSpan[];
+  traces: SerializedRecord[];
+  spans: SerializedRecord[];
   created: number;
   updated: number;
   unchanged: number;
@@ -41,7 +41,7 @@ export interface ChunkSelection {
  * What of a parsed chunk must be sent: new conversations, and conversations whose content changed
  * ("updated": same ids, complete rows). Untouched conversations are not re-sent, unless forced.
  */
-export function selectChangedRecords(result: ParseResult, previous: Record<string, ConversationState>, force: boolean, now: number): ChunkSelection {
+export function selectChangedRecords(result: WireParseResult, previous: Record<string, ConversationState>, force: boolean, now: number): ChunkSelection {
   const selection: ChunkSelection = { traces: [], spans: [], created: 0, updated: 0, unchanged: 0, conversations: {}, identities: {} };
   for (const conversation of result.conversations) {
     const before = previous[conversation.key];
@@ -71,7 +71,7 @@ export function selectChangedRecords(result: ParseResult, previous: Record<strin
 export function advanceSessionState(
   previous: SessionState | undefined,
   session: SessionFile,
-  result: ParseResult,
+  result: WireParseResult,
   selection: ChunkSelection,
   fromScratch: boolean,
   now: number,

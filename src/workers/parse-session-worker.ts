@@ -1,10 +1,11 @@
 import { parseSession } from '../pipeline/parse-session.js';
-import type { ParseResult, ParseTask } from '../pipeline/session-model.js';
+import type { ParseTask } from '../pipeline/session-model.js';
+import { toWireResult, type WireParseResult } from '../pipeline/serialize-parse-result.js';
 
 /**
  * Piscina entry: parse one chunk of one session. Errors come back as data in `warnings` wherever a line or
  * file is at fault; a throw here is a bug, and Piscina would drop its code and properties anyway.
  */
-export default async function parseSessionTask(task: ParseTask): Promise<ParseResult> {
-  return parseSession(task);
+export default async function parseSessionTask(task: ParseTask): Promise<WireParseResult> {
+  return toWireResult(await parseSession(task));
 }

@@ -77,7 +77,7 @@ export async function openSyncRuntime(flags: SyncFlags, output: Output, options:
     pool,
     mapping: mappingOptionsFor(config, flags.redact !== false, flags.redactPattern ?? []),
     force: Boolean(flags.force),
-    maxChunkBytes: Math.max(1, flags.chunkMb ?? 32) * 1024 * 1024,
+    maxChunkBytes: Math.max(1, flags.chunkMb ?? 8) * 1024 * 1024,
     leaseTtlMs: LEASE_TTL_MS,
     signal: options.signal,
     stateDir,
