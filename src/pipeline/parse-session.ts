@@ -199,7 +199,9 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
   }
 
   const last = turns[turns.length - 1];
-  const resumeOffset = done ? (last?.startOffset ?? finalOffset) : (turns.length > 0 ? finalOffset : finalOffset);
+  // Done: resume at the last turn, which may still grow. Stopped by the chunk cap: at the prompt that
+  // would have started the next turn, which is exactly where reading stopped.
+  const resumeOffset = done ? (last?.startOffset ?? finalOffset) : finalOffset;
   const resumeLine = done ? (last?.startLine ?? finalLine) : finalLine;
   for (const turn of turns) {
     if (!(done && turn === last)) meta.messageCount += turn.messageCount;

@@ -1,0 +1,181 @@
+/**
+ * §7 upload throughput and memory: a full `sync --all` to the test server from a fresh state dir (wall
+ * time and peak RSS of the CLI process), against (a) the naive sequential exporter and (b) the same
+ * records sent through the official `opik` SDK client, each in its own process and each against a
+ * freshly reset server. Every side's trace count is read back from the server.
+ */
+import { stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NaiveChildResult, SdkChildResult } from './baseline-child.js';
+import type { BenchContext, Corpus } from './bench-context.js';
+import type { BenchServer } from './bench-server.js';
+import { assertCliOk, runTimedCli, runTimedNode, type TimedRun } from './run-timed-cli.js';
+
+const BASELINE_CHILD = fileURLToPath(new URL('./baseline-child.ts', import.meta.url));
+/** The SDK baseline holds every record of the corpus in memory at once. */
+const CHILD_NODE_FLAGS = ['--max-old-space-size=8192', '--import', 'tsx'];
+
+export interface OursFullSync {
+  ms: number;
+  peakRssBytes: number | undefined;
+  rssSource: string | undefined;
+  created: number;
+  spans: number;
+  tracesOnServer: number;
+  /** CPU the test server spent while this side ran: if it nears the wall time, the server is the limit. */
+  serverCpuMs: number | undefined;
+}
+
+export interface SdkBaseline extends SdkChildResult {
+  tracesOnServer: number;
+  serverCpuMs: number | undefined;
+  peakRssBytes: number | undefined;
+}
+
+export interface NaiveBaseline extends NaiveChildResult {
+  files: number;
+  bytes: number;
+  corpusBytes: number;
+  /** ms scaled to the whole corpus by bytes (equal to ms when the whole corpus was used). */
+  scaledMs: number;
+  subset: boolean;
+  tracesOnServer: number;
+  serverCpuMs: number | undefined;
+  peakRssBytes: number | undefined;
+}
+
+export interface FullSyncResult {
+  bytes: number;
+  largestSessionBytes: number;
+  hugeLines: number;
+  ours: OursFullSync;
+  sdk?: SdkBaseline;
+  naive?: NaiveBaseline;
+}
+
+async function cpuSince(server: BenchServer, before: number | undefined): Promise<number | undefined> {
+  const after = await server.cpuMs();
+  return before === undefined || after === undefined ? undefined : after - before;
+}
+
+function parseChildLine<T>(run: TimedRun, what: string): T {
+  assertCliOk(run, what);
+  const line = run.stdout.trim().split('\n').at(-1) ?? '';
+  return JSON.parse(line) as T;
+}
+
+export async function runOursFullSync(context: BenchContext, corpus: Corpus): Promise<OursFullSync> {
+  const server = await context.server();
+  const project = 'bench-ours';
+  await server.reset();
+  const stateDir = await context.freshDir('state-full');
+  context.log('full sync: sync --all…');
+  const cpuBefore = await server.cpuMs();
+  const run = await runTimedCli(['sync', '--all', '--json'], await context.env(corpus.root, stateDir, project), {
+    measureRss: true,
+    scratchDir: context.workDir,
+  });
+  assertCliOk(run, 'sync --all');
+  const serverCpuMs = await cpuSince(server, cpuBefore);
+  const totals = (JSON.parse(run.stdout) as { totals: { created: number; spans: number; failed: number } }).totals;
+  if (totals.failed > 0) throw new Error(`sync --all: ${totals.failed} sessions failed`);
+  const tracesOnServer = await server.countTraces(project);
+  if (tracesOnServer !== totals.created) throw new Error(`sync --all reported ${totals.created} traces, the server has ${tracesOnServer}`);
+  return { ms: run.ms, peakRssBytes: run.peakRssBytes, rssSource: run.rssSource, created: totals.created, spans: totals.spans, tracesOnServer, serverCpuMs };
+}
+
+async function runSdkBaseline(context: BenchContext, corpus: Corpus): Promise<SdkBaseline> {
+  const server = await context.server();
+  const project = 'bench-sdk';
+  await server.reset();
+  context.log('full sync: the same records through the opik SDK…');
+  const cpuBefore = await server.cpuMs();
+  const run = await runTimedNode([BASELINE_CHILD, 'sdk', '--root', corpus.root, '--url', server.baseUrl, '--project', project], context.childEnv(), {
+    nodeFlags: CHILD_NODE_FLAGS,
+    measureRss: true,
+    scratchDir: context.workDir,
+  });
+  const result = parseChildLine<SdkChildResult>(run, 'opik SDK baseline');
+  // The child parses before it sends; the server is idle meanwhile, so all of this is send-time CPU.
+  const serverCpuMs = await cpuSince(server, cpuBefore);
+  const tracesOnServer = await server.countTraces(project);
+  if (tracesOnServer !== result.traces) throw new Error(`opik SDK baseline sent ${result.traces} traces, the server has ${tracesOnServer}`);
+  return { ...result, tracesOnServer, peakRssBytes: run.peakRssBytes, serverCpuMs };
+}
+
+/**
+ * Sessions (with their agent files) in path order until about `limit` bytes: path order is uuid order,
+ * so the subset is a random draw that does not favour small or large sessions.
+ */
+function pickNaiveFiles(corpus: Corpus, sizes: Map<string, number>, limit: number | undefined): string[] {
+  if (limit === undefined || limit >= corpus.summary.bytes) return corpus.files;
+  const bySession = new Map<string, string[]>();
+  for (const file of corpus.files) {
+    // <root>/projects/<project>/<session>.jsonl or <root>/projects/<project>/<session>/subagents/agent-x.jsonl
+    const parts = file.slice(join(corpus.root, 'projects').length + 1).split('/');
+    const key = `${parts[0]}/${parts[1]!.replace(/\.jsonl$/, '')}`;
+    bySession.set(key, [...(bySession.get(key) ?? []), file]);
+  }
+  const picked: string[] = [];
+  let bytes = 0;
+  for (const key of [...bySession.keys()].sort()) {
+    if (bytes >= limit) break;
+    const files = bySession.get(key)!;
+    picked.push(...files);
+    bytes += files.reduce((n, f) => n + (sizes.get(f) ?? 0), 0);
+  }
+  return picked;
+}
+
+async function runNaiveBaseline(context: BenchContext, corpus: Corpus): Promise<NaiveBaseline> {
+  const server = await context.server();
+  const project = 'bench-naive';
+  await server.reset();
+  const sizes = new Map(await Promise.all(corpus.files.map(async (file) => [file, (await stat(file)).size] as const)));
+  const files = pickNaiveFiles(corpus, sizes, context.args.naiveBytes);
+  const bytes = files.reduce((n, f) => n + (sizes.get(f) ?? 0), 0);
+  const listPath = join(context.workDir, 'naive-files.json');
+  await writeFile(listPath, JSON.stringify(files));
+  context.log(`full sync: naive sequential exporter on ${files.length} files (${(bytes / 1e6).toFixed(0)} MB)…`);
+  const cpuBefore = await server.cpuMs();
+  const run = await runTimedNode([BASELINE_CHILD, 'naive', '--files', listPath, '--url', server.baseUrl, '--project', project], context.childEnv(), {
+    nodeFlags: CHILD_NODE_FLAGS,
+    measureRss: true,
+    scratchDir: context.workDir,
+  });
+  const result = parseChildLine<NaiveChildResult>(run, 'naive baseline');
+  const serverCpuMs = await cpuSince(server, cpuBefore);
+  const tracesOnServer = await server.countTraces(project);
+  if (tracesOnServer !== result.traces) throw new Error(`naive baseline sent ${result.traces} traces, the server has ${tracesOnServer}`);
+  const subset = files.length < corpus.files.length;
+  return {
+    ...result,
+    files: files.length,
+    bytes,
+    corpusBytes: corpus.summary.bytes,
+    scaledMs: subset ? (result.ms * corpus.summary.bytes) / bytes : result.ms,
+    subset,
+    tracesOnServer,
+    peakRssBytes: run.peakRssBytes,
+    serverCpuMs,
+  };
+}
+
+export async function measureFullSync(context: BenchContext, withBaselines: boolean): Promise<FullSyncResult> {
+  const corpus = await context.mainCorpus();
+  const ours = await runOursFullSync(context, corpus);
+  const result: FullSyncResult = {
+    bytes: corpus.summary.bytes,
+    largestSessionBytes: corpus.largestSessionBytes,
+    hugeLines: Math.min(3, Math.floor(corpus.largestSessionBytes / (5 * 20e6))),
+    ours,
+  };
+  if (withBaselines) {
+    result.naive = await runNaiveBaseline(context, corpus);
+    result.sdk = await runSdkBaseline(context, corpus);
+  }
+  // The server keeps every row; drop them before the next measurement.
+  await (await context.server()).reset();
+  return result;
+}

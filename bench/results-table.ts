@@ -1,0 +1,200 @@
+/**
+ * Turns the measurements into the final table (name | ours | baseline | ratio | target | verdict) and
+ * the notes printed under it. Verdicts compare against DESIGN.md §7.
+ */
+import type { DiscoveryResult } from './measure-discovery.js';
+import type { FullSyncResult } from './measure-full-sync.js';
+import type { HookResult } from './measure-hook-latency.js';
+import type { ThreadsResult, ThroughputResult } from './measure-throughput.js';
+import type { WatchResult } from './measure-watch-latency.js';
+import { formatMb, formatMs, formatRatio, mbPerSec } from './bench-stats.js';
+
+export type Verdict = 'PASS' | 'FALL SHORT' | 'INFO' | 'ERROR';
+
+export interface ResultRow {
+  name: string;
+  ours: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+  verdict: Verdict;
+}
+
+export interface BenchResults {
+  dryRun?: ThroughputResult;
+  fullSync?: FullSyncResult;
+  hook?: HookResult;
+  watch?: WatchResult;
+  discovery?: DiscoveryResult;
+  threads?: ThreadsResult;
+  errors: Array<{ measurement: string; message: string }>;
+}
+
+const RSS_TARGET_BYTES = 300 * 1024 * 1024;
+
+function verdict(pass: boolean): Verdict {
+  return pass ? 'PASS' : 'FALL SHORT';
+}
+
+function rssText(bytes: number | undefined): string {
+  return bytes === undefined ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+}
+
+export function buildRows(results: BenchResults): ResultRow[] {
+  const rows: ResultRow[] = [];
+  const { dryRun, fullSync, hook, watch, discovery, threads } = results;
+  if (dryRun) {
+    const ratio = dryRun.dryRunMbPerSec / dryRun.rawMbPerSec;
+    rows.push({
+      name: '1. sync --all --dry-run throughput',
+      ours: `${dryRun.dryRunMbPerSec.toFixed(0)} MB/s`,
+      baseline: `${dryRun.rawMbPerSec.toFixed(0)} MB/s raw split+JSON.parse, ${dryRun.rawThreads} threads`,
+      ratio: formatRatio(ratio),
+      target: '≥ 0.80×',
+      verdict: verdict(ratio >= 0.8),
+    });
+    rows.push({
+      name: '1b. same, --no-redact',
+      ours: `${dryRun.noRedactMbPerSec.toFixed(0)} MB/s`,
+      baseline: `${dryRun.rawMbPerSec.toFixed(0)} MB/s raw`,
+      ratio: formatRatio(dryRun.noRedactMbPerSec / dryRun.rawMbPerSec),
+      target: '—',
+      verdict: 'INFO',
+    });
+  }
+  if (fullSync) {
+    const ours = fullSync.ours;
+    const oursText = `${formatMs(ours.ms)} (${mbPerSec(fullSync.bytes, ours.ms).toFixed(0)} MB/s)`;
+    if (fullSync.sdk) {
+      const ratio = fullSync.sdk.sendMs / ours.ms;
+      rows.push({
+        name: '2a. sync --all vs opik SDK',
+        ours: oursText,
+        baseline: `${formatMs(fullSync.sdk.sendMs)} SDK send only (+${formatMs(fullSync.sdk.parseMs)} parse)`,
+        ratio: formatRatio(ratio),
+        target: '≥ 5×',
+        verdict: verdict(ratio >= 5),
+      });
+    }
+    if (fullSync.naive) {
+      const ratio = fullSync.naive.scaledMs / ours.ms;
+      rows.push({
+        name: '2b. sync --all vs naive sequential',
+        ours: oursText,
+        baseline: `${formatMs(fullSync.naive.scaledMs)}${fullSync.naive.subset ? ` (scaled from ${formatMb(fullSync.naive.bytes)})` : ''}`,
+        ratio: formatRatio(ratio),
+        target: '≥ 10×',
+        verdict: verdict(ratio >= 10),
+      });
+    }
+    const naiveRss = fullSync.naive && !fullSync.naive.subset ? fullSync.naive.peakRssBytes : undefined;
+    rows.push({
+      name: '4. peak RSS of sync --all',
+      ours: rssText(ours.peakRssBytes),
+      baseline: naiveRss !== undefined ? `${rssText(naiveRss)} naive exporter` : '—',
+      ratio: naiveRss !== undefined && ours.peakRssBytes !== undefined ? formatRatio(ours.peakRssBytes / naiveRss) : '—',
+      target: '≤ 300 MB',
+      verdict: ours.peakRssBytes === undefined ? 'ERROR' : verdict(ours.peakRssBytes <= RSS_TARGET_BYTES),
+    });
+  }
+  if (hook) {
+    rows.push({
+      name: `3a. hook, 1 appended line (${formatMb(hook.sessionBytes)})`,
+      ours: `${hook.appendedMedianMs.toFixed(0)} ms`,
+      baseline: `${hook.nodeStartMedianMs.toFixed(0)} ms node -e 0`,
+      ratio: formatRatio(hook.appendedMedianMs / hook.nodeStartMedianMs),
+      target: '< 150 ms',
+      verdict: verdict(hook.appendedMedianMs < 150),
+    });
+    rows.push({
+      name: '3b. hook, nothing changed',
+      ours: `${hook.unchangedMedianMs.toFixed(0)} ms`,
+      baseline: `${hook.nodeStartMedianMs.toFixed(0)} ms node -e 0`,
+      ratio: formatRatio(hook.unchangedMedianMs / hook.nodeStartMedianMs),
+      target: '< 100 ms',
+      verdict: verdict(hook.unchangedMedianMs < 100),
+    });
+  }
+  if (watch) {
+    rows.push({
+      name: '5. watch: append → on server',
+      ours: `${watch.medianMs.toFixed(0)} ms`,
+      baseline: `${watch.debounceMs} ms debounce`,
+      ratio: `+${watch.overDebounceMs.toFixed(0)} ms`,
+      target: '≤ +500 ms',
+      verdict: verdict(watch.overDebounceMs <= 500),
+    });
+  }
+  if (discovery) {
+    rows.push({
+      name: `6. discovery, ${discovery.sessions.toLocaleString('en-US')} sessions`,
+      ours: `${discovery.oursMedianMs.toFixed(0)} ms`,
+      baseline: `${discovery.readdirMedianMs.toFixed(0)} ms plain recursive readdir`,
+      ratio: formatRatio(discovery.oursMedianMs / discovery.readdirMedianMs),
+      target: '< 1 s',
+      verdict: verdict(discovery.oursMedianMs < 1000),
+    });
+  }
+  if (threads) {
+    const one = threads.runs.find((run) => run.threads === 1);
+    for (const run of threads.runs) {
+      if (run.threads === 1 || one === undefined) continue;
+      rows.push({
+        name: `7. dry-run --threads ${run.threads} vs 1`,
+        ours: `${run.mbPerSec.toFixed(0)} MB/s`,
+        baseline: `${one.mbPerSec.toFixed(0)} MB/s at --threads 1`,
+        ratio: formatRatio(run.mbPerSec / one.mbPerSec),
+        target: '—',
+        verdict: 'INFO',
+      });
+    }
+  }
+  for (const error of results.errors) {
+    rows.push({ name: error.measurement, ours: 'error', baseline: '—', ratio: '—', target: '—', verdict: 'ERROR' });
+  }
+  return rows;
+}
+
+export function formatTable(rows: readonly ResultRow[]): string {
+  const keys = ['name', 'ours', 'baseline', 'ratio', 'target', 'verdict'] as const;
+  type Cells = Record<(typeof keys)[number], string>;
+  const header: Cells = { name: 'measurement', ours: 'ours', baseline: 'baseline', ratio: 'ratio', target: 'target', verdict: 'verdict' };
+  const all: Cells[] = [header, ...rows];
+  const widths = keys.map((key) => Math.max(...all.map((row) => row[key].length)));
+  const line = (row: Cells): string => `| ${keys.map((key, i) => row[key].padEnd(widths[i]!)).join(' | ')} |`;
+  const rule = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+/** What a reader needs to interpret the numbers: scaling, substitutions, what each ratio divides. */
+export function buildNotes(results: BenchResults, sizeBytes: number): string[] {
+  const notes: string[] = [];
+  const { dryRun, fullSync, hook, discovery, threads, watch } = results;
+  if (dryRun) {
+    notes.push(
+      `1: ${formatMb(dryRun.bytes)} in ${dryRun.files} files; median of ${dryRun.dryRunMs.length} runs each; ours is the CLI's wall time (process start included), raw excludes worker start-up. dry run found ${dryRun.totals.created} conversations, ${dryRun.totals.spans} spans.`,
+    );
+  }
+  if (fullSync) {
+    const { ours, sdk, naive } = fullSync;
+    notes.push(`2: ours sent ${ours.created} traces and ${ours.spans} spans in one run from a fresh state dir; every side's trace count was read back from the server. Ratios are baseline time / our time.`);
+    const cpu = (ms: number | undefined): string => (ms === undefined ? 'n/a' : formatMs(ms));
+    notes.push(`2: test-server CPU while each side ran: ours ${cpu(ours.serverCpuMs)}${sdk ? `, SDK ${cpu(sdk.serverCpuMs)}` : ''}${naive ? `, naive ${cpu(naive.serverCpuMs)}` : ''} (the server is one single-threaded process).`);
+    if (sdk) notes.push(`2a: the SDK got the very records our parser produces (${sdk.traces} traces, ${sdk.spans} spans); only its send is timed (parse + send would be ${formatMs(sdk.parseMs + sdk.sendMs)}, ratio ${formatRatio((sdk.parseMs + sdk.sendMs) / ours.ms)}).`);
+    if (naive) notes.push(`2b: naive exporter: ${naive.traces} traces${naive.subset ? `, run on ${naive.files} files (${formatMb(naive.bytes)}) and scaled by bytes to ${formatMb(naive.corpusBytes)}` : ' over the whole corpus'}, ${formatMs(naive.ms)} measured.`);
+    const proportional = sizeBytes < 1e9;
+    notes.push(
+      `4: peak RSS (${ours.rssSource ?? 'n/a'}) of the same sync --all; largest session ${formatMb(fullSync.largestSessionBytes)} with ${fullSync.hugeLines} line(s) of 20 MB${proportional ? ` — a proportionally scaled corpus (DESIGN.md's case is 1 GB with a 500 MB session: --size 1GB)` : ''}. SDK baseline process peak: ${rssText(sdk?.peakRssBytes)}.`,
+    );
+  }
+  if (hook) {
+    notes.push(
+      `3: ${formatMb(hook.sessionBytes)} single session synced once (${formatMs(hook.initialSyncMs)}); medians of ${hook.appendedMs.length} separate processes after one untimed warm-up; each appended-line call re-reads the open conversation (${formatMb(hook.openConversationBytes)}) and uploads it.`,
+    );
+  }
+  if (watch) notes.push(`5: ${watch.latenciesMs.length} rounds on a ${formatMb(watch.corpusBytes)} corpus (${watch.latenciesMs.map((ms) => ms.toFixed(0)).join(', ')} ms); server polled every 20 ms.`);
+  if (discovery) notes.push(`6: ${discovery.sessions} sessions + ${discovery.agentFiles} agent files in 100 projects; in-process, median of 5; readdir baseline lists names only (no stat).`);
+  if (threads) notes.push(`7: ${threads.runs.map((run) => `--threads ${run.threads}: ${run.mbPerSec.toFixed(0)} MB/s`).join(', ')} (median of ${threads.runs[0]?.ms.length ?? 0}); the machine has the cores os.availableParallelism() reports in the JSON.`);
+  for (const error of results.errors) notes.push(`ERROR in ${error.measurement}: ${error.message}`);
+  return notes;
+}
