@@ -109,7 +109,9 @@ async function readAgentMeta(agent: AgentFile): Promise<{ agentType?: string; de
   }
 }
 
-async function parseAgentFile(agent: AgentFile, parentKey: string | undefined, maxFieldChars: number, warnings: ParseWarning[]): Promise<AgentParse> {
+type AgentMeta = Awaited<ReturnType<typeof readAgentMeta>>;
+
+async function parseAgentFile(agent: AgentFile, meta: AgentMeta, parentKey: string | undefined, maxFieldChars: number, warnings: ParseWarning[]): Promise<AgentParse> {
   const collector = new SpanCollector(`agent:${agent.agentId}/`, parentKey, maxFieldChars);
   let firstUserText: string | undefined;
   let size = 0;
@@ -134,7 +136,7 @@ async function parseAgentFile(agent: AgentFile, parentKey: string | undefined, m
     if (firstUserText === undefined && entry.type === 'user' && !entry.isMeta) firstUserText = userText(entry).trim();
     collector.add(entry);
   }
-  return { agent, collector, isWarmup: firstUserText === WARMUP, ...(await readAgentMeta(agent)) };
+  return { agent, collector, isWarmup: firstUserText === WARMUP, ...meta };
 }
 
 /**
@@ -241,9 +243,12 @@ async function attachAgentsAndMap(
 ): Promise<MappedConversation[]> {
   const { session, options } = task;
   const byId = new Map(session.agents.map((agent) => [agent.agentId, agent]));
+  // Each sidecar is read once per chunk: its toolUseId links the agent, its type names the span.
+  const metas = new Map<string, AgentMeta>();
   const metaToolUse = new Map<string, string>();
   for (const agent of session.agents) {
     const meta = await readAgentMeta(agent);
+    metas.set(agent.agentId, meta);
     if (meta.toolUseId) metaToolUse.set(agent.agentId, meta.toolUseId);
   }
   const handled = new Set<string>();
@@ -261,7 +266,7 @@ async function attachAgentsAndMap(
       const agent = byId.get(agentId);
       if (!agent || handled.has(agentId)) continue;
       handled.add(agentId);
-      const parsed = await parseAgentFile(agent, parentKey, options.maxFieldChars, warnings);
+      const parsed = await parseAgentFile(agent, metas.get(agentId) ?? {}, parentKey, options.maxFieldChars, warnings);
       turn.hash.update(`agent:${agentId}:${agent.size};`);
       if (parsed.isWarmup) continue;
       turn.attached.push({ agentId, collector: parsed.collector, parentKey, agentType: parsed.agentType, description: parsed.description });
@@ -283,7 +288,7 @@ async function attachAgentsAndMap(
     if (!agent) continue;
     handled.add(agentId);
     const known = task.knownAgentLinks[agentId];
-    const parsed = await parseAgentFile(agent, known ? '__known__' : `agent:${agentId}`, options.maxFieldChars, warnings);
+    const parsed = await parseAgentFile(agent, metas.get(agentId) ?? {}, known ? '__known__' : `agent:${agentId}`, options.maxFieldChars, warnings);
     if (parsed.isWarmup) continue;
     if (known) {
       agentRecords.push({ agentId, spans: mapAgentSpans(task, known, parsed.collector) });
