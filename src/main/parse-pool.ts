@@ -8,6 +8,8 @@ export interface ParsePool {
   run(task: ParseTask): Promise<WireParseResult>;
   /** Threads actually started (0 while everything ran inline). */
   readonly threads: number;
+  /** Threads the pool may start: how many chunks of one session are worth parsing at once. */
+  readonly maxThreads: number;
   close(): Promise<void>;
 }
 
@@ -50,6 +52,7 @@ export function createParsePool(options: { threads?: number; keepWarm?: boolean;
     return pool;
   };
   return {
+    maxThreads,
     get threads() {
       return pool?.threads.length ?? 0;
     },

@@ -2,11 +2,12 @@ import { refreshSession } from '../pipeline/discover-sessions.js';
 import type { Failure } from '../pipeline/errors.js';
 import type { OpikUploader, UploadOutcome } from '../pipeline/opik-uploader.js';
 import { advanceSessionState, planSessionSync, selectChangedRecords } from '../pipeline/plan-session-sync.js';
-import type { MappingOptions, ParseWarning, SessionFile } from '../pipeline/session-model.js';
-import type { SerializedRecord, WireParseResult } from '../pipeline/serialize-parse-result.js';
+import type { ConversationIdentity, MappingOptions, ParseWarning, SessionFile } from '../pipeline/session-model.js';
+import type { SerializedRecord } from '../pipeline/serialize-parse-result.js';
 import { writeSessionStamp } from '../pipeline/session-stamp.js';
 import type { SessionState, StateStore } from '../pipeline/state-store.js';
 import type { ParsePool } from './parse-pool.js';
+import { readSessionChunks, type ChunkReadOptions } from './read-session-chunks.js';
 
 export type SessionStatus = 'synced' | 'unchanged' | 'busy' | 'failed' | 'dry-run';
 
@@ -115,13 +116,8 @@ async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, t
   }
   const identities = engine.store.getIdentities(session.sessionId);
   let fromScratch = plan.fromScratch;
-  let links = { ...(fromScratch ? {} : (state?.agentLinks ?? {})) };
-  let changedAgentIds = plan.changedAgentIds;
-  const parseFrom = (startOffset: number, startLine: number): Promise<WireParseResult> =>
-    engine.pool.run({ session, startOffset, startLine, maxChunkBytes: engine.maxChunkBytes, knownConversations: identities, knownAgentLinks: links, changedAgentIds, options: engine.mapping() });
-  let pending = parseFrom(plan.startOffset, plan.startLine);
-  for (;;) {
-    const result = await pending;
+  const chunks = readSessionChunks(chunkReadOptions(engine, session, plan, identities, state));
+  for await (const result of chunks) {
     if (engine.signal?.aborted) {
       return { ...outcome, status: 'failed', fatal: true, failure: { code: 'OCS_ERR_ABORTED', message: 'interrupted' } };
     }
@@ -129,13 +125,6 @@ async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, t
     // Compared with every conversation ever exported, even when re-reading from 0: an identical
     // conversation is not re-sent, and a forced one counts as updated, not new.
     const selection = selectChangedRecords(result, state?.conversations ?? {}, force, Date.now());
-    if (!result.done) {
-      // Parse the next chunk while this one uploads; commits still happen strictly in order.
-      links = { ...links, ...result.agentLinks };
-      changedAgentIds = changedAgentIds.filter((id) => !(id in result.agentLinks));
-      pending = parseFrom(result.resumeOffset, result.resumeLine);
-      pending.catch(() => undefined); // observed below, or abandoned with this session on failure
-    }
     if (!engine.store.reserveIdentities(session.sessionId, token, selection.identities)) {
       return { ...outcome, status: 'failed', failure: LOST_LEASE };
     }
@@ -152,11 +141,21 @@ async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, t
     if (selection.traces.length > 0 || selection.spans.length > 0) outcome.status = 'synced';
     state = next;
     fromScratch = false;
-    if (result.done) {
-      if (engine.stateDir) writeSessionStamp(engine.stateDir, session);
-      return outcome;
-    }
   }
+  if (engine.stateDir) writeSessionStamp(engine.stateDir, session);
+  return outcome;
+}
+
+function chunkReadOptions(engine: SyncEngineOptions, session: SessionFile, plan: { startOffset: number; startLine: number; changedAgentIds: string[]; fromScratch: boolean }, identities: Record<string, ConversationIdentity>, state: SessionState | undefined): ChunkReadOptions {
+  return {
+    run: (task) => engine.pool.run(task),
+    base: { session, maxChunkBytes: engine.maxChunkBytes, knownConversations: identities, options: engine.mapping() },
+    startOffset: plan.startOffset,
+    startLine: plan.startLine,
+    knownAgentLinks: plan.fromScratch ? {} : (state?.agentLinks ?? {}),
+    changedAgentIds: plan.changedAgentIds,
+    window: engine.pool.maxThreads > 1 ? engine.pool.maxThreads + 1 : 1,
+  };
 }
 
 /** Dry run: parse and compare with state, take no lease, send nothing, write nothing. */
@@ -166,11 +165,7 @@ async function previewSession(engine: SyncEngineOptions, session: SessionFile): 
   const plan = planSessionSync(session, state, engine.force);
   if (plan.action === 'skip') return outcome;
   const identities = engine.store.getIdentities(session.sessionId);
-  let { startOffset, startLine } = plan;
-  let changedAgentIds = plan.changedAgentIds;
-  const links = { ...(plan.fromScratch ? {} : (state?.agentLinks ?? {})) };
-  for (;;) {
-    const result = await engine.pool.run({ session, startOffset, startLine, maxChunkBytes: engine.maxChunkBytes, knownConversations: identities, knownAgentLinks: links, changedAgentIds, options: engine.mapping() });
+  for await (const result of readSessionChunks(chunkReadOptions(engine, session, plan, identities, state))) {
     outcome.warnings.push(...result.warnings);
     const selection = selectChangedRecords(result, state?.conversations ?? {}, engine.force, Date.now());
     for (const conversation of result.conversations) {
@@ -178,16 +173,12 @@ async function previewSession(engine: SyncEngineOptions, session: SessionFile): 
       if (action) outcome.preview!.push({ conversation: conversation.key, name: conversation.name, action, spans: conversation.spans.length });
     }
     Object.assign(identities, selection.identities);
-    Object.assign(links, result.agentLinks);
     outcome.created += selection.created;
     outcome.updated += selection.updated;
     outcome.spans += selection.spans.length;
     if (selection.traces.length > 0 || selection.spans.length > 0) outcome.status = 'dry-run';
-    if (result.done) return outcome;
-    startOffset = result.resumeOffset;
-    startLine = result.resumeLine;
-    changedAgentIds = changedAgentIds.filter((id) => !(id in result.agentLinks));
   }
+  return outcome;
 }
 
 /** Run sessions with bounded concurrency; a fatal failure stops starting new ones. */

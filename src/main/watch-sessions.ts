@@ -143,8 +143,9 @@ export async function runWatch(runtime: SyncRuntime, flags: SyncFlags, output: O
   watcher.on('add', onPath).on('change', onPath);
   watcher.on('error', (error) => output.warn(`watcher: ${(error as Error).message}`));
   await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-  output.line('Watcher is ready');
   output.line(`Monitoring ${projects.size} Claude projects in ${runtime.roots.join(', ')} (debounce ${debounceMs} ms). Press Ctrl+C to stop.`);
+  // Last, so whoever waits for this line has seen the whole banner.
+  output.line('Watcher is ready');
 
   const maintenance = setInterval(() => runtime.store.clean(), MAINTENANCE_INTERVAL_MS);
   maintenance.unref();

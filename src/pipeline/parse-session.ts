@@ -5,7 +5,7 @@ import { SpanCollector } from './collect-spans.js';
 import { mapConversation, mapAgentSpans, type AttachedScope } from './map-conversation.js';
 import type { AgentFile, AgentLink, MappedConversation, OrphanAgentRecords, ParseResult, ParseTask, ParseWarning, SessionSummaryMeta } from './session-model.js';
 import { asEntry, userText, type TranscriptEntry } from './transcript-entry.js';
-import { findCompleteEnd, readJsonlRange } from './read-jsonl-range.js';
+import { findCompleteEnd, findLineStart, readJsonlRange } from './read-jsonl-range.js';
 
 /** A turn being read: the human prompt and everything after it until the next prompt. */
 export interface TurnState {
@@ -156,8 +156,14 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
     }
   }
   // A file that shrank below our cursor was rewritten: the caller re-reads it from 0.
-  const startOffset = task.startOffset <= size ? task.startOffset : 0;
-  const startLine = task.startOffset <= size ? task.startLine : 1;
+  const segment = task.speculative === true;
+  const stopOffset = task.stopOffset;
+  const shrank = task.startOffset > size;
+  if (segment && shrank) return emptySegmentResult(session.sessionId, task.startOffset, warnings, meta);
+  let startOffset = shrank ? 0 : task.startOffset;
+  const startLine = segment ? 1 : shrank ? 1 : task.startLine;
+  // A segment starts at an arbitrary byte: its first line is the one after the next newline.
+  if (segment) startOffset = await findLineStart(session.path, startOffset, size).catch(() => size);
   const end = await findCompleteEnd(session.path, startOffset, size).catch(() => startOffset);
 
   const turns: TurnState[] = [];
@@ -166,8 +172,20 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
   let finalLine = startLine;
   let done = true;
   let bytesRead = 0;
+  let firstPrompt: { offset: number; line: number } | undefined;
+  let usesLineKeys = false;
 
   for await (const line of readJsonlRange(session.path, startOffset, end, startLine)) {
+    if (segment && !firstPrompt) {
+      // Lines before the segment's first prompt belong to the previous segment, which reports them.
+      if (stopOffset !== undefined && line.offset >= stopOffset) {
+        done = false;
+        break;
+      }
+      const entry = line.error === undefined ? asEntry(line.value) : undefined;
+      if (!entry || !isHumanPrompt(entry)) continue;
+      firstPrompt = { offset: line.offset, line: line.line };
+    }
     if (line.error !== undefined) {
       warnings.push({ file: session.path, line: line.line, message: line.error });
       finalOffset = line.offset + line.length;
@@ -180,13 +198,16 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
     } else {
       updateMeta(meta, entry);
       if (isHumanPrompt(entry)) {
-        if (current && turns.length > 0 && bytesRead >= task.maxChunkBytes) {
+        const full = stopOffset !== undefined ? line.offset >= stopOffset : bytesRead >= task.maxChunkBytes;
+        if (current && turns.length > 0 && full) {
           done = false;
           break;
         }
+        if (!entry.uuid) usesLineKeys = true;
         current = newTurn(entry.uuid ?? `line-${line.line}`, line.offset, line.line, entry, options.maxFieldChars);
         turns.push(current);
       } else if (!current && startsHeadlessTurn(entry)) {
+        if (!entry.uuid) usesLineKeys = true;
         current = newTurn(entry.uuid ?? `line-${line.line}`, line.offset, line.line, undefined, options.maxFieldChars);
         turns.push(current);
       }
@@ -196,6 +217,7 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
     finalOffset = line.offset + line.length;
     finalLine = line.line + 1;
   }
+  if (segment && !firstPrompt) return emptySegmentResult(session.sessionId, startOffset, warnings, meta);
   if (done) {
     finalOffset = Math.max(finalOffset, end);
   }
@@ -219,6 +241,7 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
 
   return {
     sessionId: session.sessionId,
+    ...(segment ? { segment: { firstPromptOffset: firstPrompt?.offset, firstPromptLine: firstPrompt?.line, usesLineKeys } } : {}),
     conversations,
     agentRecords,
     agentLinks,
@@ -230,6 +253,24 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
     warnings,
     meta,
     bytesRead,
+  };
+}
+
+function emptySegmentResult(sessionId: string, offset: number, warnings: ParseWarning[], meta: SessionSummaryMeta): ParseResult {
+  return {
+    sessionId,
+    segment: { firstPromptOffset: undefined, firstPromptLine: undefined, usesLineKeys: false },
+    conversations: [],
+    agentRecords: [],
+    agentLinks: {},
+    resumeOffset: offset,
+    resumeLine: 1,
+    finalOffset: offset,
+    finalLine: 1,
+    done: false,
+    warnings,
+    meta,
+    bytesRead: 0,
   };
 }
 

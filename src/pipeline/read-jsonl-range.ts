@@ -35,6 +35,30 @@ export async function findCompleteEnd(path: string, from: number, size: number):
 }
 
 /**
+ * First line start at or after `offset`: `offset` itself when a newline precedes it, else just past the
+ * next newline (or `size` when there is none). Lets a segment begin at any byte of a file.
+ */
+export async function findLineStart(path: string, offset: number, size: number): Promise<number> {
+  if (offset <= 0) return 0;
+  if (offset >= size) return size;
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(TAIL_SCAN_BYTES);
+    let at = offset - 1;
+    while (at < size) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(TAIL_SCAN_BYTES, size - at), at);
+      if (bytesRead === 0) break;
+      const index = buffer.subarray(0, bytesRead).indexOf(NEWLINE);
+      if (index >= 0) return at + index + 1;
+      at += bytesRead;
+    }
+    return size;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
  * V8 quotes part of the offending text in JSON errors (`Unexpected token 'x', "…" is not valid JSON`):
  * warnings go to the terminal and the hook log, where transcript content must never appear.
  */

@@ -58,6 +58,15 @@ export interface ParseTask {
   startLine: number;
   /** Soft cap: stop at the first conversation boundary after this many bytes, to bound memory. */
   maxChunkBytes: number;
+  /** When set, stop at the first conversation boundary at or after this offset instead (segment joins). */
+  stopOffset?: number;
+  /**
+   * Speculative segment of a big session, parsed while earlier segments still run: `startOffset` is any
+   * byte offset, not a line start. The parse skips to the first human prompt at or after it, stops like
+   * any task, and counts lines from 1 at the first line start it reads (see SegmentInfo). The engine
+   * checks that it joins the previous chunk exactly before it uses it.
+   */
+  speculative?: boolean;
   knownConversations: Record<string, ConversationIdentity>;
   knownAgentLinks: Record<string, AgentLink>;
   /** Agent files whose size changed since they were last exported. */
@@ -107,8 +116,20 @@ export interface SessionSummaryMeta {
   lastTimestamp?: string;
 }
 
+/** What a speculative segment found, so the engine can join it to the previous one. */
+export interface SegmentInfo {
+  /** Offset of the first human prompt read (undefined: none before `stopOffset`, the segment is empty). */
+  firstPromptOffset: number | undefined;
+  /** Its line number counted from 1 at the segment's first line start: the engine shifts every line number. */
+  firstPromptLine: number | undefined;
+  /** A conversation key was built from a line number (a prompt without uuid): the segment must be re-read. */
+  usesLineKeys: boolean;
+}
+
 export interface ParseResult {
   sessionId: string;
+  /** Present for speculative segments only. Their line numbers are relative until the engine shifts them. */
+  segment?: SegmentInfo;
   conversations: MappedConversation[];
   /** Spans of changed subagent files whose conversation is older than this chunk. */
   agentRecords: OrphanAgentRecords[];

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * A UUIDv7 whose 48-bit time part is `epochMs` and whose 74 random bits come from sha256(key).
@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
  * the key keeps every re-send (`--force`, crash-restart, concurrent hooks) on the same id.
  */
 export function createStableUuidV7(epochMs: number, key: string): string {
-  const bytes = createHash('sha256').update(key).digest();
+  // One-shot hash: about twice as fast as createHash() for short keys, and a sync makes one per span.
+  const bytes = hash('sha256', key, 'buffer');
   const ms = Math.max(0, Math.min(Math.floor(epochMs), 2 ** 48 - 1));
   bytes[0] = Math.floor(ms / 2 ** 40) & 0xff;
   bytes[1] = Math.floor(ms / 2 ** 32) & 0xff;
