@@ -7,7 +7,7 @@ import { readSessionChunks } from '../src/main/read-session-chunks.js';
 import { discoverSessions } from '../src/pipeline/discover-sessions.js';
 import { parseSession } from '../src/pipeline/parse-session.js';
 import { toWireResult, type WireParseResult } from '../src/pipeline/serialize-parse-result.js';
-import type { ParseTask, SessionFile } from '../src/pipeline/session-model.js';
+import type { ConversationIdentity, ParseTask, SessionFile } from '../src/pipeline/session-model.js';
 import { linkRealFixtureRoot, makeTempDir, OWN_FIXTURE_ROOT } from './support/fixture-roots.js';
 import { testMappingOptions } from './support/parse-helpers.js';
 
@@ -29,7 +29,13 @@ interface Read {
   tasks: ParseTask[];
 }
 
-async function readAll(session: SessionFile, chunkBytes: number, window: number, run: (task: ParseTask) => Promise<WireParseResult>): Promise<Read> {
+async function readAll(
+  session: SessionFile,
+  chunkBytes: number,
+  window: number,
+  run: (task: ParseTask) => Promise<WireParseResult>,
+  identities: { known?: Record<string, ConversationIdentity>; find?: (keys: string[]) => Record<string, ConversationIdentity> } = {},
+): Promise<Read> {
   const tasks: ParseTask[] = [];
   const results: WireParseResult[] = [];
   const chunks = readSessionChunks({
@@ -37,12 +43,13 @@ async function readAll(session: SessionFile, chunkBytes: number, window: number,
       tasks.push(task);
       return run(task);
     },
-    base: { session, maxChunkBytes: chunkBytes, knownConversations: {}, options: testMappingOptions() },
+    base: { session, maxChunkBytes: chunkBytes, knownConversations: identities.known ?? {}, options: testMappingOptions() },
     startOffset: 0,
     startLine: 1,
     knownAgentLinks: {},
     changedAgentIds: session.agents.map((a) => a.agentId),
     window,
+    ...(identities.find ? { findIdentities: identities.find } : {}),
   });
   for await (const result of chunks) results.push(result);
   return { results, tasks };
@@ -145,5 +152,30 @@ describe('reading one session in parallel segments', () => {
     expect(shifting.tasks.some((t) => t.speculative)).toBe(true);
     expect(shifting.tasks.filter((t) => !t.speculative)).toHaveLength(shifting.results.length);
     expect(shifting.results.at(-1)!.done).toBe(true);
+  });
+
+  it('re-parses a chunk with the stored identity of a key it was not given (an id written ahead before a crash)', async () => {
+    const [session] = (await discoverSessions([OWN_FIXTURE_ROOT])).sessions;
+    const plain = await readAll(session!, 1e12, 1, inline);
+    const keys = plain.results.flatMap((r) => r.conversations.map((c) => c.key));
+    expect(keys.length).toBeGreaterThanOrEqual(3);
+    const stored = { traceId: '01900000-0000-7000-8000-000000000001', epochMs: Date.parse('2024-06-01T00:00:00Z') };
+    const asked: string[][] = [];
+    const find = (wanted: string[]): Record<string, ConversationIdentity> => {
+      asked.push(wanted);
+      return wanted.includes(keys[1]!) ? { [keys[1]!]: stored } : {};
+    };
+    // The first key is given (the open conversation of a resumed parse): it is never looked up.
+    const known = { [keys[0]!]: plain.results[0]!.conversations[0]!.identity };
+    const read = await readAll(session!, 1e12, 1, inline, { known: { ...known }, find });
+    const adopted = read.results.flatMap((r) => r.conversations).find((c) => c.key === keys[1])!;
+    expect(adopted.identity).toEqual(stored);
+    expect(JSON.parse(adopted.trace.json).id).toBe(stored.traceId);
+    for (const span of adopted.spans) expect(JSON.parse(span.json).trace_id).toBe(stored.traceId);
+    expect(read.tasks).toHaveLength(plain.tasks.length + 1);
+    expect(asked[0]).not.toContain(keys[0]);
+    // Everything else is exactly what a plain parse gives.
+    const others = (r: Read) => r.results.flatMap((x) => x.conversations).filter((c) => c.key !== keys[1]);
+    expect(others(read)).toEqual(others(plain));
   });
 });

@@ -13,7 +13,7 @@ import {
   removeLegacyLockFiles,
   resolveLmdbDir,
 } from '../src/pipeline/state-store.js';
-import type { SessionState, StateStore, StateStoreOptions } from '../src/pipeline/state-store.js';
+import type { ConversationState, SessionState, StateStore, StateStoreOptions } from '../src/pipeline/state-store.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..');
@@ -59,16 +59,8 @@ function makeState(sessionId: string, overrides: Partial<SessionState> = {}): Se
     finalLine: 12,
     resumeOffset: 2500,
     resumeLine: 8,
-    conversations: {
-      'prompt-uuid-1': {
-        traceId: createStableUuidV7(1_700_000_000_000, `${sessionId}:prompt-uuid-1`),
-        epochMs: 1_700_000_000_000,
-        fingerprint: 'abc123',
-        startOffset: 0,
-        spanCount: 5,
-        syncedAt: 1_700_000_001_000,
-      },
-    },
+    conversationCount: 1,
+    tailIdentities: { 'prompt-uuid-1': { traceId: createStableUuidV7(1_700_000_000_000, `${sessionId}:prompt-uuid-1`), epochMs: 1_700_000_000_000 } },
     agents: { a1b2: { size: 900, mtimeMs: 1_700_000_000_500 } },
     agentLinks: {
       a1b2: { traceId: 'trace', parentSpanId: 'span', epochMs: 1_700_000_000_000, conversationKey: 'prompt-uuid-1' },
@@ -80,6 +72,10 @@ function makeState(sessionId: string, overrides: Partial<SessionState> = {}): Se
     lastSyncAt: 1_700_000_001_000,
     ...overrides,
   };
+}
+
+function makeConversation(sessionId: string, key: string, startOffset: number): ConversationState {
+  return { traceId: createStableUuidV7(1_700_000_000_000, `${sessionId}:${key}`), epochMs: 1_700_000_000_000, fingerprint: `fp-${key}`, startOffset, spanCount: 3, syncedAt: 1_700_000_001_000 };
 }
 
 function makeIdentity(sessionId: string, key: string, epochMs = 1_700_000_000_000) {
@@ -140,23 +136,64 @@ describe('state store: sessions and ids', () => {
     }
   });
 
-  it('reset clears sync history but keeps the ids table', async () => {
+  it('reset clears sync history (sessions and conversation states) but keeps the ids table', async () => {
     const store = openStore(await makeTempDir());
     for (const sessionId of ['s1', 's2']) {
       const claim = store.claimLease(sessionId);
       if (!claim.claimed) throw new Error('expected claim');
-      store.commitSession(claim.token, makeState(sessionId), { p1: makeIdentity(sessionId, 'p1') });
+      store.commitSession(claim.token, makeState(sessionId), { p1: makeIdentity(sessionId, 'p1') }, { p1: makeConversation(sessionId, 'p1', 0) });
       store.releaseLease(sessionId, claim.token);
     }
+    expect(store.getConversations('s1', ['p1', 'p2'])).toEqual({ p1: makeConversation('s1', 'p1', 0) });
 
     expect(store.reset('s1')).toBe(1);
     expect(store.reset('s1')).toBe(0);
     expect(store.getSession('s1')).toBeUndefined();
+    expect(store.getConversations('s1', ['p1'])).toEqual({});
     expect(store.getSession('s2')).toBeDefined();
+    expect(store.getConversations('s2', ['p1'])).toEqual({ p1: makeConversation('s2', 'p1', 0) });
     expect(store.reset()).toBe(1);
     expect(store.listSessions()).toEqual([]);
+    expect(store.getConversations('s2', ['p1'])).toEqual({});
     expect(store.getIdentities('s1')).toEqual({ p1: makeIdentity('s1', 'p1') });
     expect(store.getIdentities('s2')).toEqual({ p1: makeIdentity('s2', 'p1') });
+  });
+
+  it('keeps conversation states out of the session record and reads only the keys asked for', async () => {
+    const store = openStore(await makeTempDir());
+    const claim = store.claimLease('s1');
+    if (!claim.claimed) throw new Error('expected claim');
+    const exported = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, makeConversation('s1', `k${i}`, i * 100)]));
+    const identities = Object.fromEntries(Object.entries(exported).map(([k, c]) => [k, { traceId: c.traceId, epochMs: c.epochMs }]));
+    expect(store.commitSession(claim.token, makeState('s1', { conversationCount: 50 }), identities, exported)).toBe(true);
+    expect(Object.keys(store.getSession('s1')!)).not.toContain('conversations');
+    expect(store.getConversations('s1', ['k3', 'k49', 'missing'])).toEqual({ k3: exported.k3, k49: exported.k49 });
+    expect(store.findIdentities('s1', ['k7', 'missing'])).toEqual({ k7: identities.k7 });
+    expect(store.findIdentities('s2', ['k7'])).toEqual({});
+  });
+
+  it('migrates a version 1 state dir (conversation states inside the session record) when opened', async () => {
+    const dir = await makeTempDir();
+    const { open } = await import('lmdb');
+    const legacy = open({ path: resolveLmdbDir(dir), maxDbs: 8 });
+    const { conversationCount: _count, tailIdentities: _tail, ...v1Base } = makeState('s1', { resumeOffset: 200 });
+    const v1 = { ...v1Base, conversations: { early: makeConversation('s1', 'early', 0), open: makeConversation('s1', 'open', 200), 'agent:acompact1': makeConversation('s1', 'agent:acompact1', 0) } };
+    await legacy.openDB({ name: 'sessions' }).put('s1', v1);
+    await legacy.openDB({ name: 'meta' }).put('schemaVersion', 1);
+    await legacy.close();
+
+    const store = openStore(dir);
+    const migrated = store.getSession('s1')!;
+    expect(migrated).not.toHaveProperty('conversations');
+    expect(migrated.conversationCount).toBe(3);
+    expect(Object.keys(migrated.tailIdentities).sort()).toEqual(['agent:acompact1', 'open']);
+    expect(migrated.tailIdentities.open).toEqual({ traceId: v1.conversations.open.traceId, epochMs: 1_700_000_000_000 });
+    expect(store.getConversations('s1', ['early', 'open'])).toEqual({ early: v1.conversations.early, open: v1.conversations.open });
+    expect({ ...migrated, conversationCount: 0, tailIdentities: {} }).toEqual({ ...v1Base, conversationCount: 0, tailIdentities: {} });
+    await store.close();
+    // Opening again finds version 2 and leaves it alone.
+    const again = openStore(dir);
+    expect(again.getSession('s1')).toEqual(migrated);
   });
 });
 

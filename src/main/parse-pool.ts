@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { parseSession } from '../pipeline/parse-session.js';
 import type { ParseTask } from '../pipeline/session-model.js';
 import { toWireResult, type WireParseResult } from '../pipeline/serialize-parse-result.js';
@@ -34,11 +34,14 @@ function workerLocation(): { filename: string; execArgv: string[] } {
 export function createParsePool(options: { threads?: number; keepWarm?: boolean; inlineThresholdBytes?: number } = {}): ParsePool {
   const maxThreads = Math.max(1, options.threads ?? availableParallelism());
   const threshold = options.inlineThresholdBytes ?? INLINE_THRESHOLD_BYTES;
-  let pool: Piscina | undefined;
-  const ensurePool = (): Piscina => {
-    if (!pool) {
+  let pool: Promise<Piscina> | undefined;
+  let started: Piscina | undefined;
+  // Piscina is imported on first use: a hook call on one small session parses inline and never pays
+  // the ~35 ms it takes to load.
+  const ensurePool = (): Promise<Piscina> => {
+    pool ??= import('piscina').then(({ Piscina: PiscinaPool }) => {
       const { filename, execArgv } = workerLocation();
-      pool = new Piscina({
+      started = new PiscinaPool({
         filename,
         execArgv,
         minThreads: options.keepWarm ? maxThreads : 0,
@@ -48,22 +51,25 @@ export function createParsePool(options: { threads?: number; keepWarm?: boolean;
         // V8 lets a busy heap grow far past what is live; a cap makes it collect instead (peak RSS budget).
         resourceLimits: { maxOldGenerationSizeMb: WORKER_OLD_SPACE_MB, maxYoungGenerationSizeMb: 16 },
       });
-    }
+      return started;
+    });
     return pool;
   };
   return {
     maxThreads,
     get threads() {
-      return pool?.threads.length ?? 0;
+      return started?.threads.length ?? 0;
     },
     run(task) {
       const pendingBytes = Math.max(0, task.session.size - task.startOffset) + task.session.agents.reduce((n, a) => n + a.size, 0);
       if (maxThreads === 1 || pendingBytes < threshold) return parseSession(task).then(toWireResult);
-      return ensurePool().run(task) as Promise<WireParseResult>;
+      return ensurePool().then((threads) => threads.run(task) as Promise<WireParseResult>);
     },
     async close() {
-      if (pool) await pool.destroy();
+      const closing = pool;
       pool = undefined;
+      started = undefined;
+      if (closing) await (await closing).destroy();
     },
   };
 }

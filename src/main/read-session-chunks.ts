@@ -1,4 +1,4 @@
-import type { AgentLink, ParseTask } from '../pipeline/session-model.js';
+import type { AgentLink, ConversationIdentity, ParseTask } from '../pipeline/session-model.js';
 import type { WireParseResult } from '../pipeline/serialize-parse-result.js';
 
 export type ChunkTaskBase = Omit<ParseTask, 'startOffset' | 'startLine' | 'stopOffset' | 'speculative' | 'knownAgentLinks' | 'changedAgentIds'>;
@@ -12,6 +12,12 @@ export interface ChunkReadOptions {
   changedAgentIds: string[];
   /** Parse tasks of this session allowed in flight at once; 1 reads strictly one chunk after another. */
   window: number;
+  /**
+   * Stored identities of conversation keys the parse was not given. When set, a chunk that gave such a
+   * key a new identity where one is stored (a crash between upload and commit, a replayed prompt) is
+   * parsed again with it, so no conversation is ever exported under a second trace id.
+   */
+  findIdentities?: (keys: string[]) => Record<string, ConversationIdentity>;
 }
 
 interface InFlight {
@@ -86,6 +92,12 @@ export async function* readSessionChunks(options: ChunkReadOptions): AsyncGenera
         }
         result = shiftLines(result, cursor.line - segment.firstPromptLine!, base.session.path);
       }
+      if (options.findIdentities && adoptStoredIdentities(result, base.knownConversations, options.findIdentities)) {
+        abandonSpeculation();
+        queue.length = 0;
+        queue.push(serial());
+        continue;
+      }
       links = { ...links, ...result.agentLinks };
       changedAgentIds = changedAgentIds.filter((id) => !(id in result.agentLinks));
       if (!result.done) {
@@ -111,4 +123,20 @@ function shiftLines(result: WireParseResult, delta: number, trunkPath: string): 
     resumeLine: result.resumeLine + delta,
     finalLine: result.finalLine + delta,
   };
+}
+
+/** True when a stored identity differs from the one the chunk used: they are added to `known` for a re-parse. */
+function adoptStoredIdentities(result: WireParseResult, known: Record<string, ConversationIdentity>, find: (keys: string[]) => Record<string, ConversationIdentity>): boolean {
+  const unknown = result.conversations.filter((c) => !(c.key in known));
+  if (unknown.length === 0) return false;
+  const stored = find(unknown.map((c) => c.key));
+  let differs = false;
+  for (const conversation of unknown) {
+    const identity = stored[conversation.key];
+    if (identity && (identity.traceId !== conversation.identity.traceId || identity.epochMs !== conversation.identity.epochMs)) {
+      known[conversation.key] = identity;
+      differs = true;
+    }
+  }
+  return differs;
 }

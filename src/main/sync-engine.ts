@@ -3,9 +3,9 @@ import type { Failure } from '../pipeline/errors.js';
 import type { OpikUploader, UploadOutcome } from '../pipeline/opik-uploader.js';
 import { advanceSessionState, planSessionSync, selectChangedRecords } from '../pipeline/plan-session-sync.js';
 import type { ConversationIdentity, MappingOptions, ParseWarning, SessionFile } from '../pipeline/session-model.js';
-import type { SerializedRecord } from '../pipeline/serialize-parse-result.js';
+import type { SerializedRecord, WireParseResult } from '../pipeline/serialize-parse-result.js';
 import { writeSessionStamp } from '../pipeline/session-stamp.js';
-import type { SessionState, StateStore } from '../pipeline/state-store.js';
+import type { ConversationState, SessionState, StateStore } from '../pipeline/state-store.js';
 import type { ParsePool } from './parse-pool.js';
 import { readSessionChunks, type ChunkReadOptions } from './read-session-chunks.js';
 
@@ -114,7 +114,7 @@ async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, t
     if (engine.stateDir) writeSessionStamp(engine.stateDir, session);
     return outcome;
   }
-  const identities = engine.store.getIdentities(session.sessionId);
+  const identities = knownIdentities(engine, session, plan, state);
   let fromScratch = plan.fromScratch;
   const chunks = readSessionChunks(chunkReadOptions(engine, session, plan, identities, state));
   for await (const result of chunks) {
@@ -124,14 +124,14 @@ async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, t
     outcome.warnings.push(...result.warnings);
     // Compared with every conversation ever exported, even when re-reading from 0: an identical
     // conversation is not re-sent, and a forced one counts as updated, not new.
-    const selection = selectChangedRecords(result, state?.conversations ?? {}, force, Date.now());
+    const selection = selectChangedRecords(result, exportedBefore(engine, session, result), force, Date.now());
     if (!engine.store.reserveIdentities(session.sessionId, token, selection.identities)) {
       return { ...outcome, status: 'failed', failure: LOST_LEASE };
     }
     const sent = await sendChunk(engine.uploader!, selection.traces, selection.spans);
     if (!sent.ok) return { ...outcome, status: 'failed', failure: sent.failure, fatal: sent.fatal };
     const next = advanceSessionState(state, session, result, selection, fromScratch, Date.now());
-    if (!engine.store.commitSession(token, next, selection.identities)) {
+    if (!engine.store.commitSession(token, next, selection.identities, selection.conversations)) {
       return { ...outcome, status: 'failed', failure: LOST_LEASE };
     }
     Object.assign(identities, selection.identities);
@@ -146,6 +146,22 @@ async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, t
   return outcome;
 }
 
+/**
+ * Identities to parse with. Re-reading from 0 (first sync, --force, after `state --reset`, a replaced
+ * file) needs every id ever given to this session; a resumed parse needs only the tail's, and checks any
+ * other key it meets against the ids table (see readSessionChunks), which on a long session saves reading
+ * thousands of ids on every hook call.
+ */
+function knownIdentities(engine: SyncEngineOptions, session: SessionFile, plan: { fromScratch: boolean }, state: SessionState | undefined): Record<string, ConversationIdentity> {
+  if (plan.fromScratch || !state) return engine.store.getIdentities(session.sessionId);
+  return { ...state.tailIdentities };
+}
+
+/** What was exported before of the conversations in this chunk, to tell new, changed and unchanged apart. */
+function exportedBefore(engine: SyncEngineOptions, session: SessionFile, result: WireParseResult): Record<string, ConversationState> {
+  return engine.store.getConversations(session.sessionId, result.conversations.map((c) => c.key));
+}
+
 function chunkReadOptions(engine: SyncEngineOptions, session: SessionFile, plan: { startOffset: number; startLine: number; changedAgentIds: string[]; fromScratch: boolean }, identities: Record<string, ConversationIdentity>, state: SessionState | undefined): ChunkReadOptions {
   return {
     run: (task) => engine.pool.run(task),
@@ -155,6 +171,7 @@ function chunkReadOptions(engine: SyncEngineOptions, session: SessionFile, plan:
     knownAgentLinks: plan.fromScratch ? {} : (state?.agentLinks ?? {}),
     changedAgentIds: plan.changedAgentIds,
     window: engine.pool.maxThreads > 1 ? engine.pool.maxThreads + 1 : 1,
+    ...(plan.fromScratch || !state ? {} : { findIdentities: (keys: string[]) => engine.store.findIdentities(session.sessionId, keys) }),
   };
 }
 
@@ -164,12 +181,13 @@ async function previewSession(engine: SyncEngineOptions, session: SessionFile): 
   const state = engine.store.getSession(session.sessionId);
   const plan = planSessionSync(session, state, engine.force);
   if (plan.action === 'skip') return outcome;
-  const identities = engine.store.getIdentities(session.sessionId);
+  const identities = knownIdentities(engine, session, plan, state);
   for await (const result of readSessionChunks(chunkReadOptions(engine, session, plan, identities, state))) {
     outcome.warnings.push(...result.warnings);
-    const selection = selectChangedRecords(result, state?.conversations ?? {}, engine.force, Date.now());
+    const before = exportedBefore(engine, session, result);
+    const selection = selectChangedRecords(result, before, engine.force, Date.now());
     for (const conversation of result.conversations) {
-      const action = selection.conversations[conversation.key] ? (state?.conversations[conversation.key] ? 'update' : 'create') : undefined;
+      const action = selection.conversations[conversation.key] ? (before[conversation.key] ? 'update' : 'create') : undefined;
       if (action) outcome.preview!.push({ conversation: conversation.key, name: conversation.name, action, spans: conversation.spans.length });
     }
     Object.assign(identities, selection.identities);

@@ -1,5 +1,5 @@
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import { Pool } from 'undici';
+import { createHttpPool } from './load-undici-pool.js';
 import type { Failure } from './errors.js';
 import type { OpikSpan, OpikTrace } from './opik-records.js';
 import { splitIntoBatches, type RecordBatch } from './batch-records.js';
@@ -87,7 +87,7 @@ export function createOpikUploader(config: OpikUploaderConfig): OpikUploader {
   const base = new URL(config.baseUrl);
   const basePath = base.pathname.replace(/\/+$/, '');
   const host = base.host;
-  const pool = new Pool(base.origin, {
+  const pool = createHttpPool(base.origin, {
     connections,
     pipelining: 1,
     keepAliveTimeout: 30_000,

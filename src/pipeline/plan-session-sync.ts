@@ -105,7 +105,8 @@ export function advanceSessionState(
     finalLine: result.finalLine,
     resumeOffset: result.resumeOffset,
     resumeLine: result.resumeLine,
-    conversations: { ...(previous?.conversations ?? {}), ...selection.conversations },
+    conversationCount: (previous?.conversationCount ?? 0) + selection.created,
+    tailIdentities: tailIdentitiesAfter(base, result),
     agents,
     agentLinks: { ...(base?.agentLinks ?? {}), ...result.agentLinks },
     meta,
@@ -114,4 +115,19 @@ export function advanceSessionState(
     firstSyncAt: previous?.firstSyncAt ?? now,
     lastSyncAt: now,
   };
+}
+
+/**
+ * Identities a later resumed parse will need again (see SessionState.tailIdentities): the conversations
+ * from the resume offset on, and subagent-only ones, which a grown subagent file brings back.
+ */
+function tailIdentitiesAfter(base: SessionState | undefined, result: WireParseResult): Record<string, ConversationIdentity> {
+  const tail: Record<string, ConversationIdentity> = {};
+  for (const [key, identity] of Object.entries(base?.tailIdentities ?? {})) {
+    if (key.startsWith('agent:')) tail[key] = identity;
+  }
+  for (const conversation of result.conversations) {
+    if (conversation.startOffset >= result.resumeOffset || conversation.key.startsWith('agent:')) tail[conversation.key] = conversation.identity;
+  }
+  return tail;
 }

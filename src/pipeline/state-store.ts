@@ -41,8 +41,14 @@ export interface SessionState {
   /** Start of the open (last) conversation. */
   resumeOffset: number;
   resumeLine: number;
-  /** By conversation key. */
-  conversations: Record<string, ConversationState>;
+  /** Conversations exported so far; their states live in their own table (see getConversations). */
+  conversationCount: number;
+  /**
+   * Identities of the conversations a resumed parse will meet again: the open one at `resumeOffset`, and
+   * subagent-only conversations (`agent:<id>`), which come back when their file grows. Any other key a
+   * resumed parse meets is checked against the ids table before use (see findIdentities).
+   */
+  tailIdentities: Record<string, ConversationIdentity>;
   /** Subagent files at the last sync. */
   agents: Record<string, { size: number; mtimeMs: number }>;
   agentLinks: Record<string, AgentLink>;
@@ -98,13 +104,20 @@ export interface StateStore {
   listSessions(): SessionState[];
   /** Ids survive `reset`: conversation key -> identity, so a re-send after reset reuses ids (no duplicates). */
   getIdentities(sessionId: string): Record<string, ConversationIdentity>;
+  /** The stored identities of these conversation keys (those that have one). */
+  findIdentities(sessionId: string, keys: string[]): Record<string, ConversationIdentity>;
+  /** What was exported of these conversations (those that were). */
+  getConversations(sessionId: string, keys: string[]): Record<string, ConversationState>;
   /** Free, expired, or held by a dead pid on this host -> take it; else mark the lease dirty and refuse. */
   claimLease(sessionId: string): ClaimResult;
   renewLease(sessionId: string, token: string): boolean;
   /** Ours and dirty -> clear dirty, keep (and extend) it, `rerun: true`; ours and clean -> delete it; not ours -> `lost: true`. */
   releaseLease(sessionId: string, token: string): { rerun: boolean; lost?: boolean };
-  /** Writes the session state and merges identities in one transaction, only while `token` holds the lease. */
-  commitSession(token: string, state: SessionState, identities: Record<string, ConversationIdentity>): boolean;
+  /**
+   * Writes the session state, the states of the conversations just exported and their identities in one
+   * transaction, only while `token` holds the lease.
+   */
+  commitSession(token: string, state: SessionState, identities: Record<string, ConversationIdentity>, conversations?: Record<string, ConversationState>): boolean;
   /**
    * Write-ahead for ids: records identities not yet known, before their records are sent, so a crash
    * between upload and commit re-sends with the same ids (an upsert) instead of new ones (a duplicate).
@@ -136,7 +149,8 @@ export interface StateStoreOptions {
 
 const DEFAULT_LEASE_TTL_MS = 60_000;
 const MAX_RUNS = 1000;
-const SCHEMA_VERSION = 1;
+/** 2: conversation states moved out of the session record into their own table. */
+const SCHEMA_VERSION = 2;
 /** Sub-folder of the state dir holding data.mdb/lock.mdb. No dot in it: lmdb treats a dotted path as a file. */
 const LMDB_DIR_NAME = 'lmdb';
 const ID_SEPARATOR = '\u0000';
@@ -217,10 +231,33 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
   const leases = root.openDB<Lease, string>({ name: 'leases' });
   const runs = root.openDB<RunRecord, [number, string]>({ name: 'runs' });
   const meta = root.openDB<unknown, string>({ name: 'meta' });
+  const conversations = root.openDB<ConversationState, [string, string]>({ name: 'conversations' });
 
   root.transactionSync(() => {
-    if (meta.get('schemaVersion') === undefined) meta.putSync('schemaVersion', SCHEMA_VERSION);
+    const version = meta.get('schemaVersion');
+    if (version === 1) migrateFromVersion1();
+    if (version !== SCHEMA_VERSION) meta.putSync('schemaVersion', SCHEMA_VERSION);
   });
+
+  /**
+   * Version 1 kept every conversation's state inside its session record, so each commit re-encoded
+   * thousands of entries on a long session (and a hook call decoded them all). Runs inside the open txn.
+   */
+  function migrateFromVersion1(): void {
+    for (const { key, value } of [...sessions.getRange({})]) {
+      const old = value as SessionState & { conversations?: Record<string, ConversationState> };
+      const embedded = old.conversations ?? {};
+      const tailIdentities: Record<string, ConversationIdentity> = {};
+      for (const [conversationKey, conversation] of Object.entries(embedded)) {
+        conversations.putSync(toIdKey(key, conversationKey), conversation);
+        if (conversation.startOffset >= old.resumeOffset || conversationKey.startsWith('agent:')) {
+          tailIdentities[conversationKey] = { traceId: conversation.traceId, epochMs: conversation.epochMs };
+        }
+      }
+      const { conversations: _dropped, ...rest } = old;
+      sessions.putSync(key, { ...rest, conversationCount: Object.keys(embedded).length, tailIdentities });
+    }
+  }
 
   /**
    * Reads outside a write txn use lmdb-js's shared read snapshot, which it only renews on the next tick or
@@ -243,6 +280,24 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
     for (const { key, value } of ids.getRange({ start: [sessionId], end: [sessionId, ID_RANGE_END] })) {
       const [owner, conversationKey] = key;
       if (owner === sessionId) result[conversationKey] = value;
+    }
+    return result;
+  }
+
+  function findIdentities(sessionId: string, keys: string[]): Record<string, ConversationIdentity> {
+    const result: Record<string, ConversationIdentity> = {};
+    for (const key of keys) {
+      const identity = ids.get(toIdKey(sessionId, key));
+      if (identity !== undefined) result[key] = identity;
+    }
+    return result;
+  }
+
+  function readConversations(sessionId: string, keys: string[]): Record<string, ConversationState> {
+    const result: Record<string, ConversationState> = {};
+    for (const key of keys) {
+      const conversation = conversations.get(toIdKey(sessionId, key));
+      if (conversation !== undefined) result[key] = conversation;
     }
     return result;
   }
@@ -285,11 +340,14 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
     });
   }
 
-  function commitSession(token: string, state: SessionState, identities: Record<string, ConversationIdentity>): boolean {
+  function commitSession(token: string, state: SessionState, identities: Record<string, ConversationIdentity>, exported: Record<string, ConversationState> = {}): boolean {
     return root.transactionSync(() => {
       // An expired lease nobody took over is still ours: within this write txn nobody else can take it.
       if (leases.get(state.sessionId)?.token !== token) return false;
       sessions.putSync(state.sessionId, state);
+      for (const [conversationKey, conversation] of Object.entries(exported)) {
+        conversations.putSync(toIdKey(state.sessionId, conversationKey), conversation);
+      }
       for (const [conversationKey, identity] of Object.entries(identities)) {
         const key = toIdKey(state.sessionId, conversationKey);
         const known = ids.get(key);
@@ -331,9 +389,15 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
 
   function reset(sessionId?: string): number {
     return root.transactionSync(() => {
-      if (sessionId !== undefined) return sessions.removeSync(sessionId) ? 1 : 0;
+      if (sessionId !== undefined) {
+        for (const key of [...conversations.getKeys({ start: [sessionId], end: [sessionId, ID_RANGE_END] })]) {
+          if (key[0] === sessionId) conversations.removeSync(key);
+        }
+        return sessions.removeSync(sessionId) ? 1 : 0;
+      }
       const keys = [...sessions.getKeys({})];
       for (const key of keys) sessions.removeSync(key);
+      conversations.clearSync();
       return keys.length;
     });
   }
@@ -390,6 +454,8 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
     getSession: (id) => readFresh(() => sessions.get(id)),
     listSessions: () => readFresh(() => [...sessions.getRange({})].map(({ value }) => value)),
     getIdentities: (sessionId) => readFresh(() => readIdentities(sessionId)),
+    findIdentities: (sessionId, keys) => readFresh(() => findIdentities(sessionId, keys)),
+    getConversations: (sessionId, keys) => readFresh(() => readConversations(sessionId, keys)),
     claimLease,
     renewLease,
     releaseLease,

@@ -4,7 +4,8 @@ import { createOpikUploader } from '../../pipeline/opik-uploader.js';
 import { maskApiKey } from '../../pipeline/resolve-config.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { Output } from '../output.js';
-import { claudeRootList, isConfigFailure, resolveConfig, resolveStateDir, type GlobalFlags } from '../runtime-context.js';
+import { isConfigFailure, resolveConfig } from '../runtime-config.js';
+import { claudeRootList, resolveStateDir, type GlobalFlags } from '../runtime-context.js';
 
 export interface ConfigFlags extends GlobalFlags {
   json?: boolean;

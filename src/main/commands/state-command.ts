@@ -59,7 +59,7 @@ export async function runStateCommand(flags: StateFlags, output: Output): Promis
     if (output.json) {
       output.printJson({
         stateDir,
-        sessions: sessions.map((s) => ({ sessionId: s.sessionId, path: s.path, cwd: s.cwd, conversations: Object.keys(s.conversations).length, exportedTraces: s.exportedTraces, exportedSpans: s.exportedSpans, syncedBytes: s.finalOffset, lastSyncAt: new Date(s.lastSyncAt).toISOString(), lagMs: lagOf(s.meta.lastTimestamp, s.lastSyncAt) })),
+        sessions: sessions.map((s) => ({ sessionId: s.sessionId, path: s.path, cwd: s.cwd, conversations: s.conversationCount, exportedTraces: s.exportedTraces, exportedSpans: s.exportedSpans, syncedBytes: s.finalOffset, lastSyncAt: new Date(s.lastSyncAt).toISOString(), lagMs: lagOf(s.meta.lastTimestamp, s.lastSyncAt) })),
         leases,
         runs,
         ccsyncImport: store.lastCcsyncImport() ?? null,
@@ -70,7 +70,7 @@ export async function runStateCommand(flags: StateFlags, output: Output): Promis
     output.line(`${sessions.length} sessions exported`);
     for (const s of sessions.sort((a, b) => b.lastSyncAt - a.lastSyncAt)) {
       const lag = lagOf(s.meta.lastTimestamp, s.lastSyncAt);
-      output.line(`${s.sessionId}  synced ${formatRelativeTime(s.lastSyncAt)}, ${Object.keys(s.conversations).length} conversations, ${s.exportedSpans} spans sent, ${s.finalOffset} bytes read${lag !== null ? `, lag ${formatDuration(lag)}` : ''}  ${s.cwd ?? s.projectDir}`);
+      output.line(`${s.sessionId}  synced ${formatRelativeTime(s.lastSyncAt)}, ${s.conversationCount} conversations, ${s.exportedSpans} spans sent, ${s.finalOffset} bytes read${lag !== null ? `, lag ${formatDuration(lag)}` : ''}  ${s.cwd ?? s.projectDir}`);
     }
     for (const { sessionId, lease } of leases) {
       output.line(`lease: ${sessionId} held by pid ${lease.pid} on ${lease.host} until ${new Date(lease.expiresAt).toISOString()}${lease.dirty ? ' (re-run requested)' : ''}`);

@@ -8,7 +8,8 @@ import { openStateStore, type StateStore } from '../../pipeline/state-store.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { Output } from '../output.js';
 import { createParsePool, type ParsePool } from '../parse-pool.js';
-import { isConfigFailure, mappingOptionsFor, resolveClaudeRoots, resolveConfig, resolveStateDir, type GlobalFlags } from '../runtime-context.js';
+import { isConfigFailure, mappingOptionsFor, resolveConfig } from '../runtime-config.js';
+import { resolveClaudeRoots, resolveStateDir, type GlobalFlags } from '../runtime-context.js';
 import { selectSessions, type Selector } from '../select-sessions.js';
 import { syncSessions, type SessionOutcome, type SyncEngineOptions } from '../sync-engine.js';
 

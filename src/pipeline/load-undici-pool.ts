@@ -1,0 +1,49 @@
+import { createRequire } from 'node:module';
+import type * as Undici from 'undici';
+import type { Dispatcher, Pool } from 'undici';
+
+export type RequestOptions = Omit<Dispatcher.RequestOptions, 'origin'>;
+
+export interface HttpPool {
+  request(options: RequestOptions): Promise<Dispatcher.ResponseData>;
+  readonly closed: boolean;
+  close(): Promise<void>;
+}
+
+type PoolClass = new (origin: string, options: Pool.Options) => Pool;
+type RequestFn = (this: Pool, options: RequestOptions) => Promise<Dispatcher.ResponseData>;
+
+const require = createRequire(import.meta.url);
+let loaded: { Pool: PoolClass; request: RequestFn } | undefined;
+
+/**
+ * undici's index loads fetch, WebSocket, caches, mocks and more: about 130 ms of every hook call on our
+ * 2-core VM, for an uploader that needs only a Pool and `request`. undici 7 has no "exports" map, so those
+ * two files load alone in about 60 ms. Should a release move them, the whole package is loaded instead:
+ * slower, never broken.
+ */
+function loadUndici(): { Pool: PoolClass; request: RequestFn } {
+  if (loaded) return loaded;
+  try {
+    loaded = {
+      Pool: require('undici/lib/dispatcher/pool.js') as PoolClass,
+      request: require('undici/lib/api/api-request.js') as RequestFn,
+    };
+  } catch {
+    const undici = require('undici') as typeof Undici;
+    loaded = { Pool: undici.Pool, request: undici.Dispatcher.prototype.request as unknown as RequestFn };
+  }
+  return loaded;
+}
+
+export function createHttpPool(origin: string, options: Pool.Options): HttpPool {
+  const { Pool: PoolImpl, request } = loadUndici();
+  const pool = new PoolImpl(origin, options);
+  return {
+    request: (requestOptions) => request.call(pool, requestOptions),
+    get closed() {
+      return pool.closed;
+    },
+    close: () => pool.close(),
+  };
+}
