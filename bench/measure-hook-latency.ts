@@ -4,6 +4,8 @@
  *     hook's real work: resume at the open conversation, parse, upload, commit);
  * (b) with nothing changed, the normal hook path (`hook` with Claude Code's stdin JSON), which must stop
  *     after a stat and a state read;
+ * (c) after one appended line, the normal hook path again: what Claude Code waits for is the call (it
+ *     starts a detached sync and returns); the sync's own log line tells when the update reached Opik;
  * each as the median wall time of separate processes, against `node -e 0` measured in the same run.
  */
 import { readFile } from 'node:fs/promises';
@@ -27,6 +29,11 @@ export interface HookResult {
   nodeStartMedianMs: number;
   appendedMedianMs: number;
   unchangedMedianMs: number;
+  /** (c): wall time of the `hook` call Claude Code makes, and from its start until the detached sync logged. */
+  detachedCallMs: number[];
+  detachedVisibleMs: number[];
+  detachedCallMedianMs: number;
+  detachedVisibleMedianMs: number;
   /** Hook log lines of the appended runs that reported an updated conversation. */
   appendedSynced: number;
 }
@@ -91,6 +98,27 @@ export async function measureHookLatency(context: BenchContext): Promise<HookRes
   if (extra !== 0) throw new Error(`hook with nothing changed wrote ${extra} log lines (it should stop after a stat)`);
   context.log(`hook: nothing changed, median ${median(unchangedMs).toFixed(0)} ms`);
 
+  const detachedCallMs: number[] = [];
+  const detachedVisibleMs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    await appendAssistantLine(cursor);
+    const before = (await readHookLog(stateDir)).length;
+    const started = performance.now();
+    const run = await runTimedCli(['hook'], env, { stdin: hookJson });
+    assertCliOk(run, 'hook (after an append)');
+    detachedCallMs.push(run.ms);
+    // The detached child logs one line when its sync is done (acknowledged by the server and committed).
+    for (;;) {
+      const lines = (await readHookLog(stateDir)).slice(before);
+      if (lines.some((line) => /status=synced new=0 updated=1\b/.test(line))) break;
+      if (lines.length > 0) throw new Error(`hook (detached): unexpected log ${lines.map((l) => l.replace(/warnings=.*/, '')).join(' | ')}`);
+      if (performance.now() - started > 30_000) throw new Error('hook (detached): no log line from the detached sync within 30 s');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    detachedVisibleMs.push(performance.now() - started);
+  }
+  context.log(`hook: appended line through the detached path, call ${median(detachedCallMs).toFixed(0)} ms, synced after ${median(detachedVisibleMs).toFixed(0)} ms`);
+
   const store = openStateStore(stateDir);
   let openConversationBytes: number;
   try {
@@ -111,6 +139,10 @@ export async function measureHookLatency(context: BenchContext): Promise<HookRes
     nodeStartMedianMs: median(nodeStartMs),
     appendedMedianMs: median(appendedMs),
     unchangedMedianMs: median(unchangedMs),
+    detachedCallMs,
+    detachedVisibleMs,
+    detachedCallMedianMs: median(detachedCallMs),
+    detachedVisibleMedianMs: median(detachedVisibleMs),
     appendedSynced,
   };
 }

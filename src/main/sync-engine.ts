@@ -170,7 +170,8 @@ function chunkReadOptions(engine: SyncEngineOptions, session: SessionFile, plan:
     startLine: plan.startLine,
     knownAgentLinks: plan.fromScratch ? {} : (state?.agentLinks ?? {}),
     changedAgentIds: plan.changedAgentIds,
-    window: engine.pool.maxThreads > 1 ? engine.pool.maxThreads + 1 : 1,
+    // As many chunks of one session in flight as threads: one more only held finished results longer (RSS).
+    window: engine.pool.maxThreads,
     ...(plan.fromScratch || !state ? {} : { findIdentities: (keys: string[]) => engine.store.findIdentities(session.sessionId, keys) }),
   };
 }
