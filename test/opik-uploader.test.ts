@@ -2,6 +2,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { splitIntoBatches } from '../src/pipeline/batch-records.js';
+import { toWireResult } from '../src/pipeline/serialize-parse-result.js';
+import type { ParseResult } from '../src/pipeline/session-model.js';
 import type { Failure } from '../src/pipeline/errors.js';
 import type { OpikTrace } from '../src/pipeline/opik-records.js';
 import { createOpikUploader } from '../src/pipeline/opik-uploader.js';
@@ -38,10 +40,21 @@ describe('splitIntoBatches', () => {
     const batches = splitIntoBatches(items, 'traces');
     expect(batches.map((b) => b.items.length)).toEqual([1000, 1000, 500]);
     for (const batch of batches) {
-      expect(batch.bytes).toBe(Buffer.byteLength(batch.body));
-      expect(JSON.parse(batch.body)).toEqual({ traces: batch.items });
+      expect(batch.bytes).toBe(batch.body.length);
+      expect(JSON.parse(batch.body.toString('utf8'))).toEqual({ traces: batch.items });
     }
     expect(batches.flatMap((b) => b.items)).toEqual(items);
+  });
+
+  it('joins records that arrive as UTF-8 bytes (views into one chunk buffer) into exact bodies', () => {
+    const records = Array.from({ length: 1203 }, (_, i) => ({ ...exampleTrace(), name: `trace ${i} é中😀`, metadata: { i } }));
+    const wire = toWireResult({ ...emptyParseResult(), conversations: records.map((trace, i) => ({ key: `k${i}`, identity: { traceId: trace.id, epochMs: 0 }, fingerprint: '', startOffset: 0, startLine: 1, trace, spans: [], isOpen: false })) });
+    const traces = wire.conversations.map((c) => c.trace);
+    expect(new Set(traces.map((t) => t.bytes.buffer)).size).toBe(1);
+    const batches = splitIntoBatches(traces, 'traces', { maxBytes: 100_000 });
+    expect(batches.length).toBeGreaterThan(2);
+    for (const batch of batches) expect(batch.bytes).toBe(batch.body.length);
+    expect(batches.flatMap((b) => (JSON.parse(b.body.toString('utf8')) as { traces: unknown[] }).traces)).toEqual(records);
   });
 
   it('splits on the byte cap and sends an oversized item alone', () => {
@@ -50,9 +63,9 @@ describe('splitIntoBatches', () => {
     const items = [small, small, small, huge, small, small];
     const batches = splitIntoBatches(items, 'spans', { maxBytes: 300 });
     for (const batch of batches) {
-      expect(batch.bytes).toBe(Buffer.byteLength(batch.body));
+      expect(batch.bytes).toBe(batch.body.length);
       if (!batch.items.includes(huge)) expect(batch.bytes).toBeLessThanOrEqual(300);
-      expect(JSON.parse(batch.body)).toEqual({ spans: batch.items });
+      expect(JSON.parse(batch.body.toString('utf8'))).toEqual({ spans: batch.items });
     }
     expect(batches.find((b) => b.items.includes(huge))?.items).toEqual([huge]);
     expect(batches.flatMap((b) => b.items)).toEqual(items);
@@ -475,3 +488,7 @@ describe('createOpikUploader against the Opik test server', () => {
     }
   });
 });
+
+function emptyParseResult(): ParseResult {
+  return { sessionId: 's', conversations: [], agentRecords: [], agentLinks: {}, resumeOffset: 0, resumeLine: 1, finalOffset: 0, finalLine: 1, done: true, warnings: [], meta: { messageCount: 0 }, bytesRead: 0 };
+}

@@ -6,7 +6,7 @@ import { createParsePool, type ParsePool } from '../src/main/parse-pool.js';
 import { readSessionChunks } from '../src/main/read-session-chunks.js';
 import { discoverSessions } from '../src/pipeline/discover-sessions.js';
 import { parseSession } from '../src/pipeline/parse-session.js';
-import { toWireResult, type WireParseResult } from '../src/pipeline/serialize-parse-result.js';
+import { recordText, toWireResult, type WireParseResult } from '../src/pipeline/serialize-parse-result.js';
 import type { ConversationIdentity, ParseTask, SessionFile } from '../src/pipeline/session-model.js';
 import { linkRealFixtureRoot, makeTempDir, OWN_FIXTURE_ROOT } from './support/fixture-roots.js';
 import { testMappingOptions } from './support/parse-helpers.js';
@@ -170,8 +170,8 @@ describe('reading one session in parallel segments', () => {
     const read = await readAll(session!, 1e12, 1, inline, { known: { ...known }, find });
     const adopted = read.results.flatMap((r) => r.conversations).find((c) => c.key === keys[1])!;
     expect(adopted.identity).toEqual(stored);
-    expect(JSON.parse(adopted.trace.json).id).toBe(stored.traceId);
-    for (const span of adopted.spans) expect(JSON.parse(span.json).trace_id).toBe(stored.traceId);
+    expect(JSON.parse(recordText(adopted.trace)).id).toBe(stored.traceId);
+    for (const span of adopted.spans) expect(JSON.parse(recordText(span)).trace_id).toBe(stored.traceId);
     expect(read.tasks).toHaveLength(plain.tasks.length + 1);
     expect(asked[0]).not.toContain(keys[0]);
     // Everything else is exactly what a plain parse gives.

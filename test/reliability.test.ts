@@ -85,12 +85,24 @@ describe('reliability under faults', () => {
     let killedMidUpload = 0;
     for (let i = 0; i < 20; i++) {
       server.injectFaults({ kind: 'delay', delayMs: 40, times: 6 });
-      const before = server.traces().length + server.spans().length;
-      const { child, done } = startCli(['sync', '--all', '--chunk-mb', '1', '--threads', String(1 + (i % 2))], env);
-      await new Promise((r) => setTimeout(r, 100 + Math.floor(next() * 900)));
+      const before = server.requests.length;
+      // Every third run re-sends everything (--force, same ids): the corpus is done after a few runs, and
+      // later kills would have nothing left to interrupt.
+      const args = ['sync', '--all', '--chunk-mb', '1', '--threads', String(1 + (i % 2)), ...(i % 3 === 2 ? ['--force'] : [])];
+      const { child, done } = startCli(args, env);
+      let exited = false;
+      void done.then(() => (exited = true));
+      if (i % 2 === 0) {
+        // Anywhere: start-up, discovery, parsing, upload or commit.
+        await new Promise((r) => setTimeout(r, 100 + Math.floor(next() * 900)));
+      } else {
+        // Inside the upload: after this run's first request reached the server.
+        while (!exited && server.requests.length === before) await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, Math.floor(next() * 150)));
+      }
       child.kill('SIGKILL');
       const { signal } = await done;
-      if (signal === 'SIGKILL' && server.traces().length + server.spans().length > before) killedMidUpload += 1;
+      if (signal === 'SIGKILL' && server.requests.length > before) killedMidUpload += 1;
     }
     // The kills must have landed while work was happening, not only before or after it.
     expect(killedMidUpload).toBeGreaterThan(2);

@@ -104,7 +104,7 @@ export function createOpikUploader(config: OpikUploaderConfig): OpikUploader {
     return config.apiKey ? text.split(config.apiKey).join('[redacted]') : text;
   }
 
-  async function send(method: 'GET' | 'POST', path: string, body: string | undefined, headers: Record<string, string>, timeoutMs: number): Promise<HttpAnswer> {
+  async function send(method: 'GET' | 'POST', path: string, body: string | Buffer | undefined, headers: Record<string, string>, timeoutMs: number): Promise<HttpAnswer> {
     // One controller per request for both the timeout and the user's signal; a listener rather
     // than AbortSignal.any, which leaks on a long-lived parent signal in Node 20.
     const controller = new AbortController();
