@@ -154,7 +154,7 @@ async function syncUnderLease(engine: SyncEngineOptions, session: SessionFile, t
  */
 function knownIdentities(engine: SyncEngineOptions, session: SessionFile, plan: { fromScratch: boolean }, state: SessionState | undefined): Record<string, ConversationIdentity> {
   if (plan.fromScratch || !state) return engine.store.getIdentities(session.sessionId);
-  return { ...state.tailIdentities };
+  return { ...(state.tailIdentities ?? {}) };
 }
 
 /** What was exported before of the conversations in this chunk, to tell new, changed and unchanged apart. */
