@@ -195,6 +195,15 @@ describe('state store: sessions and ids', () => {
     const again = openStore(dir);
     expect(again.getSession('s1')).toEqual(migrated);
   });
+
+  it('refuses a state dir written by a newer version instead of reading it wrongly', async () => {
+    const dir = await makeTempDir();
+    const { open } = await import('lmdb');
+    const future = open({ path: resolveLmdbDir(dir), maxDbs: 8 });
+    await future.openDB({ name: 'meta' }).put('schemaVersion', 99);
+    await future.close();
+    expect(() => openStateStore(dir)).toThrow(/newer opik-chat-sync \(state schema 99, this version reads 2\)/);
+  });
 });
 
 describe('state store: leases', () => {

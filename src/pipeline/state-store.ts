@@ -233,11 +233,18 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
   const meta = root.openDB<unknown, string>({ name: 'meta' });
   const conversations = root.openDB<ConversationState, [string, string]>({ name: 'conversations' });
 
-  root.transactionSync(() => {
-    const version = meta.get('schemaVersion');
-    if (version === 1) migrateFromVersion1();
-    if (version !== SCHEMA_VERSION) meta.putSync('schemaVersion', SCHEMA_VERSION);
+  const version = root.transactionSync(() => {
+    const found = meta.get('schemaVersion');
+    if (typeof found === 'number' && found > SCHEMA_VERSION) return found;
+    if (found === 1) migrateFromVersion1();
+    if (found !== SCHEMA_VERSION) meta.putSync('schemaVersion', SCHEMA_VERSION);
+    return SCHEMA_VERSION;
   });
+  if (version > SCHEMA_VERSION) {
+    // Reading a newer layout could lose its data or duplicate uploads: leave it to the newer version.
+    void root.close();
+    throw new SyncError('OCS_ERR_STATE', `the state in ${dir} was written by a newer opik-chat-sync (state schema ${version}, this version reads ${SCHEMA_VERSION}); upgrade, or point --state-dir elsewhere`);
+  }
 
   /**
    * Version 1 kept every conversation's state inside its session record, so each commit re-encoded
