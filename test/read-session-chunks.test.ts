@@ -178,4 +178,27 @@ describe('reading one session in parallel segments', () => {
     const others = (r: Read) => r.results.flatMap((x) => x.conversations).filter((c) => c.key !== keys[1]);
     expect(others(read)).toEqual(others(plain));
   });
+
+  it('without payloads (a dry run) gives the same conversations, ids, names and span counts, and no content', async () => {
+    const root = join(temp.path, 'real-payloads');
+    await linkRealFixtureRoot(root);
+    const { sessions } = await discoverSessions([root]);
+    for (const session of sessions) {
+      const task: ParseTask = { session, startOffset: 0, startLine: 1, maxChunkBytes: 1e12, knownConversations: {}, knownAgentLinks: {}, changedAgentIds: session.agents.map((a) => a.agentId), options: testMappingOptions() };
+      const full = await inline(task);
+      const lean = await inline({ ...task, options: { ...task.options, payloads: false } });
+      const strip = (text: string): unknown => {
+        const { input: _i, output: _o, error_info: _e, ...rest } = JSON.parse(text) as Record<string, unknown>;
+        return rest;
+      };
+      const shape = (r: WireParseResult): unknown =>
+        r.conversations.map((c) => ({ key: c.key, name: c.name, fingerprint: c.fingerprint, identity: c.identity, trace: strip(recordText(c.trace)), spans: c.spans.map((x) => strip(recordText(x))) }));
+      expect(shape(lean), session.path).toEqual(shape(full));
+      for (const c of lean.conversations) {
+        for (const record of [c.trace, ...c.spans]) expect(Object.keys(JSON.parse(recordText(record)))).not.toContain('input');
+      }
+      if (full.conversations.length > 0) expect(lean.records.byteLength).toBeLessThan(full.records.byteLength);
+    }
+  });
 });
+

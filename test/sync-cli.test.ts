@@ -86,6 +86,23 @@ describe('sync --session / --all against the Opik test server', () => {
     expectNoDuplicates();
   });
 
+  it('--dry-run reports exactly what a sync then sends, on every real transcript, without rendering content', async () => {
+    await linkRealFixtureRoot(claude);
+    const dry = await runCli(['sync', '--all', '--dry-run', '--json'], env);
+    expect(dry.code, dry.stderr).toBeLessThanOrEqual(1);
+    expect(server.requests).toHaveLength(0);
+    const real = await runCli(['sync', '--all', '--json'], env);
+    expect(real.code, real.stderr).toBe(dry.code);
+    const dryTotals = JSON.parse(dry.stdout).totals;
+    const realTotals = JSON.parse(real.stdout).totals;
+    expect(dryTotals.created).toBeGreaterThan(50);
+    expect(dryTotals).toEqual(realTotals);
+    expect(server.traces()).toHaveLength(realTotals.created);
+    expect(server.spans()).toHaveLength(realTotals.spans);
+    // What the dry run skipped is really there in the sync: content on every trace.
+    expect(server.traces().every((t) => t.input !== undefined && t.output !== undefined)).toBe(true);
+  });
+
   it('--dry-run sends nothing and writes no state; --force re-sends with the same ids', async () => {
     await copyOwnFixtureRoot(claude);
     const dry = await runCli(['sync', '--all', '--dry-run', '--verbose'], env);

@@ -33,7 +33,7 @@ export function resolveConfig(flags: GlobalFlags): ResolvedConfig | Failure {
 
 export { isConfigFailure };
 
-export function mappingOptionsFor(config: ResolvedConfig, redact: boolean, extraRedactPatterns: string[]): () => MappingOptions {
+export function mappingOptionsFor(config: ResolvedConfig, redact: boolean, extraRedactPatterns: string[], payloads = true): () => MappingOptions {
   const { env } = readEnvironment();
   let user = env.USER ?? 'unknown';
   try {
@@ -43,5 +43,5 @@ export function mappingOptionsFor(config: ResolvedConfig, redact: boolean, extra
   }
   const host = hostname();
   // Evaluated per chunk: ids of conversations first seen in a long run embed the time they were exported.
-  return () => ({ projectName: config.projectName, host, user, nowMs: Date.now(), redact, extraRedactPatterns, maxFieldChars: 1_000_000 });
+  return () => ({ projectName: config.projectName, host, user, nowMs: Date.now(), redact, extraRedactPatterns, maxFieldChars: 1_000_000, payloads });
 }

@@ -53,15 +53,16 @@ function draftToSpan(task: ParseTask, traceId: string, epochMs: number, draft: S
     metadata: draft.metadata,
   };
   if (parentKey !== undefined) span.parent_span_id = spanIdFor(sessionId, epochMs, parentKey);
-  if (draft.input) span.input = redactor.redactJson(draft.input);
+  const payloads = task.options.payloads !== false;
+  if (payloads && draft.input) span.input = redactor.redactJson(draft.input);
   const output = draft.type === 'llm' ? { content: draft.blocks } : draft.output;
-  if (output) span.output = redactor.redactJson(output);
+  if (payloads && output) span.output = redactor.redactJson(output);
   if (draft.type === 'llm') {
     span.provider = 'anthropic';
     if (draft.model) span.model = draft.model;
     if (draft.usage) span.usage = mapUsage(draft.usage);
   }
-  if (draft.errorInfo) span.error_info = redactor.redactJson(draft.errorInfo);
+  if (payloads && draft.errorInfo) span.error_info = redactor.redactJson(draft.errorInfo);
   return span;
 }
 
@@ -185,13 +186,15 @@ export function mapConversation(task: ParseTask, turn: TurnState): MappedTurn {
     name: redactor.redactText(name),
     start_time: startTime,
     end_time: endTime,
-    input: redactor.redactJson({ text: clipText(turn.promptText, options.maxFieldChars), ...(images ? { images } : {}) }),
-    output: redactor.redactJson({ text: clipText(turn.collector.lastAssistantText ?? '', options.maxFieldChars) }),
     metadata,
     tags,
     thread_id: session.sessionId,
   };
-  if (turn.collector.lastError) trace.error_info = redactor.redactJson(turn.collector.lastError);
+  if (options.payloads !== false) {
+    trace.input = redactor.redactJson({ text: clipText(turn.promptText, options.maxFieldChars), ...(images ? { images } : {}) });
+    trace.output = redactor.redactJson({ text: clipText(turn.collector.lastAssistantText ?? '', options.maxFieldChars) });
+    if (turn.collector.lastError) trace.error_info = redactor.redactJson(turn.collector.lastError);
+  }
 
   return {
     turn,

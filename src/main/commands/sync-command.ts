@@ -76,7 +76,8 @@ export async function openSyncRuntime(flags: SyncFlags, output: Output, options:
     store,
     uploader,
     pool,
-    mapping: mappingOptionsFor(config, flags.redact !== false, flags.redactPattern ?? []),
+    // A dry run shows counts and names only: its records carry no content (see MappingOptions.payloads).
+    mapping: mappingOptionsFor(config, flags.redact !== false, flags.redactPattern ?? [], !flags.dryRun),
     force: Boolean(flags.force),
     maxChunkBytes: Math.max(1, flags.chunkMb ?? 8) * 1024 * 1024,
     leaseTtlMs: LEASE_TTL_MS,
