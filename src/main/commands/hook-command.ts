@@ -8,7 +8,7 @@ import { sessionStampMatches } from '../../pipeline/session-stamp.js';
 import type { SessionFile } from '../../pipeline/session-model.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { createOutput } from '../output.js';
-import { hookLogPath, resolveClaudeRoots, resolveStateDir, type GlobalFlags } from '../runtime-context.js';
+import { childEnvironment, hookLogPath, resolveClaudeRoots, resolveStateDir, type GlobalFlags } from '../runtime-context.js';
 
 export interface HookFlags extends GlobalFlags {
   /** Sync in this process instead of a detached child (tests, debugging). */
@@ -124,7 +124,7 @@ function spawnDetachedSync(stateDir: string, flags: GlobalFlags, sessionId: stri
     const child = spawn(
       process.execPath,
       [...execArgv, cliPath, 'hook', '--foreground', '--session-id', sessionId, '--transcript-path', transcriptPath, '--hook-event', event, ...forwardedFlags(flags)],
-      { detached: true, stdio: ['ignore', log, log], env: process.env },
+      { detached: true, stdio: ['ignore', log, log], env: childEnvironment() },
     );
     child.unref();
   } finally {

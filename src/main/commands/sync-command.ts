@@ -140,7 +140,9 @@ export function exitCodeFor(outcomes: SessionOutcome[], fatal: Failure | undefin
 
 export async function runSyncOnce(runtime: SyncRuntime, sessions: SessionFile[], output: Output): Promise<{ outcomes: SessionOutcome[]; fatal?: Failure }> {
   let done = 0;
-  const concurrency = Math.max(2, runtime.pool.threads || 2) + 1;
+  // A session per parser thread and one more, so one can upload while the others parse. (The pool starts
+  // lazily: `threads` is still 0 here, `maxThreads` is what it will use.)
+  const concurrency = Math.max(2, runtime.pool.maxThreads) + 1;
   // Largest first: the biggest session is the longest single job, so it must not start last.
   const bytes = (s: SessionFile): number => s.size + s.agents.reduce((n, a) => n + a.size, 0);
   const ordered = [...sessions].sort((a, b) => bytes(b) - bytes(a));
