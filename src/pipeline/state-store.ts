@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
-import type { RootDatabase } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
 import { SyncError } from './errors.js';
 import type { AgentLink, ConversationIdentity, SessionSummaryMeta } from './session-model.js';
 import { isUuidV7, readUuidV7Time } from './stable-uuid-v7.js';
@@ -291,20 +291,12 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
     return result;
   }
 
-  function findIdentities(sessionId: string, keys: string[]): Record<string, ConversationIdentity> {
-    const result: Record<string, ConversationIdentity> = {};
+  /** The entries of these conversation keys in a table keyed by [session, key] (those that exist). */
+  function readByKeys<T>(table: Database<T, [string, string]>, sessionId: string, keys: string[]): Record<string, T> {
+    const result: Record<string, T> = {};
     for (const key of keys) {
-      const identity = ids.get(toIdKey(sessionId, key));
-      if (identity !== undefined) result[key] = identity;
-    }
-    return result;
-  }
-
-  function readConversations(sessionId: string, keys: string[]): Record<string, ConversationState> {
-    const result: Record<string, ConversationState> = {};
-    for (const key of keys) {
-      const conversation = conversations.get(toIdKey(sessionId, key));
-      if (conversation !== undefined) result[key] = conversation;
+      const value = table.get(toIdKey(sessionId, key));
+      if (value !== undefined) result[key] = value;
     }
     return result;
   }
@@ -461,8 +453,8 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
     getSession: (id) => readFresh(() => sessions.get(id)),
     listSessions: () => readFresh(() => [...sessions.getRange({})].map(({ value }) => value)),
     getIdentities: (sessionId) => readFresh(() => readIdentities(sessionId)),
-    findIdentities: (sessionId, keys) => readFresh(() => findIdentities(sessionId, keys)),
-    getConversations: (sessionId, keys) => readFresh(() => readConversations(sessionId, keys)),
+    findIdentities: (sessionId, keys) => readFresh(() => readByKeys(ids, sessionId, keys)),
+    getConversations: (sessionId, keys) => readFresh(() => readByKeys(conversations, sessionId, keys)),
     claimLease,
     renewLease,
     releaseLease,
