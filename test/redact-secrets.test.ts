@@ -168,7 +168,7 @@ describe('redactJson', () => {
       message: {
         content: [
           { type: 'text', text: `use ${ghp} please` },
-          { type: 'tool_use', input: { command: `curl -H "Authorization: Bearer ${token}" x`, password: 'not a secret by key alone' } },
+          { type: 'tool_use', input: { command: `curl -H "Authorization: Bearer ${token}" x`, key: 'src/main.ts', token_count: '12' } },
         ],
       },
       tags: ['plain', `password=${token}`],
@@ -181,16 +181,36 @@ describe('redactJson', () => {
     expect(out.message).not.toBe(input.message);
     expect(out.message.content).not.toBe(input.message.content);
     expect(Object.keys(out)).toEqual(Object.keys(input));
-    expect(out.api_key).toBe('export API_KEY=[REDACTED:secret-value]');
+    // A strong field name takes the whole value, whatever the text rules would have left of it.
+    expect(out.api_key).toBe('[REDACTED:secret-value]');
     expect(out.message.content[0]).toEqual({ type: 'text', text: 'use ghp_[REDACTED:github-token] please' });
     expect(out.message.content[1]).toEqual({
       type: 'tool_use',
-      input: { command: 'curl -H "Authorization: Bearer [REDACTED:bearer-token]" x', password: 'not a secret by key alone' },
+      input: { command: 'curl -H "Authorization: Bearer [REDACTED:bearer-token]" x', key: 'src/main.ts', token_count: '12' },
     });
     expect(out.tags).toEqual(['plain', 'password=[REDACTED:secret-value]']);
     expect([out.count, out.ok, out.nothing]).toEqual([3, true, null]);
     expect(JSON.stringify(out)).not.toContain(token);
     expect(redactor.stats().redactions).toBe(4);
+  });
+
+  it('redacts a string under a secret field name (password, client_secret, apiKey, …), and only there', () => {
+    const redactor = createOrThrow({ enabled: true });
+    const input = {
+      body: { username: 'ada', password: 'plainword', client_secret: 'correct horse battery staple' },
+      config: { apiKey: 'abcd', accessToken: 'tok', privateKey: 'k', db_password: 'hunter2', PASSWORD: 'letmein' },
+      kept: {
+        password: '', secret: '${SECRET}', api_key: '<your key>', credentials_path: '~/.aws/credentials', secret_name: 'prod-db',
+        password_length: 12, key: 'src/main.ts', token: 'abc', max_tokens: '4096', author: 'Ada', public_key: 'ssh-ed25519 AAAA',
+        passwords: ['list', 'of', 'words'],
+      },
+    };
+    const out = redactor.redactJson(input);
+    expect(out.body).toEqual({ username: 'ada', password: '[REDACTED:secret-value]', client_secret: '[REDACTED:secret-value]' });
+    for (const value of Object.values(out.config)) expect(value).toMatch(/^\[REDACTED:/);
+    // Empty values, placeholders, metadata about a secret, non-strings, weak or benign names: untouched.
+    expect(out.kept).toEqual(input.kept);
+    expect(redactor.stats().redactions).toBe(7);
   });
 
   it('keeps a `__proto__` key as data rather than a prototype', () => {

@@ -589,6 +589,19 @@ function compileExtraPattern(source: string, index: number): Rule | Failure {
   };
 }
 
+/**
+ * `{"password": "plainword"}` in a parsed tool input: the name says secret, and nothing in the value alone
+ * would. Only strong names count here (password, client_secret, api_key, access_token, …): a JSON field
+ * named `key` or `token` is too often a path, an id or a cursor. The value rules are the assignment
+ * rule's for a quoted value.
+ */
+function secretFieldMarker(name: string, value: string): string | undefined {
+  if (name.length > MAX_NAME_CHARS || !SECRET_WORD.test(name.toLowerCase())) return undefined;
+  const info = describeName(name);
+  if (info.strength !== 'strong') return undefined;
+  return isSecretValue({ value, quoted: true, strength: 'strong', bareWordAllowed: false, stop: undefined }) ? info.marker : undefined;
+}
+
 function isFailure(value: Rule | Failure): value is Failure {
   return 'code' in value;
 }
@@ -687,7 +700,10 @@ export function createRedactor(options: RedactorOptions): Redactor | Failure {
     const base64 = findBase64Field(source);
     const copy: Record<string, unknown> = {};
     for (const key of Object.keys(source)) {
-      setOwn(copy, key, base64 !== null && key === base64.key ? base64.replacement : walk(source[key]));
+      const field = source[key];
+      const secret = typeof field === 'string' && rules.length > 0 ? secretFieldMarker(key, field) : undefined;
+      if (secret !== undefined) tally.redactions++;
+      setOwn(copy, key, base64 !== null && key === base64.key ? base64.replacement : (secret ?? walk(field)));
     }
     return copy;
   }
