@@ -2,6 +2,7 @@ import { classifyUserEntry } from './classify-user-entry.js';
 import type { JsonObject, JsonValue, OpikErrorInfo, OpikSpanType } from './opik-records.js';
 import { contentBlocks, userText, type ContentBlock, type TranscriptEntry, type Usage } from './transcript-entry.js';
 import { mapUsage, usageWeight } from './map-usage.js';
+import { isSensitivePath, printsSensitiveFile, toolInputPath } from './sensitive-paths.js';
 
 /** A span before ids are known: keyed by a stable string (message.id, tool_use id, …). */
 export interface SpanDraft {
@@ -23,6 +24,32 @@ export interface SpanDraft {
 }
 
 const AGENT_ID_TAIL = /agentId:\s*([A-Za-z0-9_-]+)/;
+
+/** What a span collector keeps of content. */
+export interface CollectorLimits {
+  /** Text fields longer than this are cut with a marker. */
+  maxFieldChars: number;
+  /** Replace what tools read from or write to sensitive files (see sensitive-paths.ts); off with --no-redact. */
+  omitSensitiveFiles: boolean;
+}
+
+const SENSITIVE_OMITTED = '[omitted: content of a sensitive file]';
+/** Tool input fields that carry file content (Write, Edit, MultiEdit, NotebookEdit). */
+const CONTENT_FIELDS = new Set(['content', 'old_string', 'new_string', 'edits', 'new_source']);
+
+function touchesSensitiveFile(input: unknown): boolean {
+  const path = toolInputPath(input);
+  if (path !== undefined && isSensitivePath(path)) return true;
+  const command = input && typeof input === 'object' ? (input as Record<string, unknown>).command : undefined;
+  return typeof command === 'string' && printsSensitiveFile(command);
+}
+
+function omitFileContents(input: JsonObject | undefined): JsonObject | undefined {
+  if (!input) return input;
+  const copy: JsonObject = {};
+  for (const [key, value] of Object.entries(input)) copy[key] = CONTENT_FIELDS.has(key) ? SENSITIVE_OMITTED : value;
+  return copy;
+}
 
 export function clipText(text: string, maxChars: number): string {
   return text.length > maxChars ? `${text.slice(0, maxChars)}…[truncated ${text.length - maxChars} chars]` : text;
@@ -107,11 +134,17 @@ export class SpanCollector {
   interrupted = false;
   private lastCompactionKey: string | undefined;
 
+  private readonly maxFieldChars: number;
+  private readonly omitSensitiveFiles: boolean;
+
   constructor(
     private readonly prefix: string,
     private readonly parentKey: string | undefined,
-    private readonly maxFieldChars: number,
-  ) {}
+    limits: CollectorLimits,
+  ) {
+    this.maxFieldChars = limits.maxFieldChars;
+    this.omitSensitiveFiles = limits.omitSensitiveFiles;
+  }
 
   add(entry: TranscriptEntry): void {
     const timestamp = typeof entry.timestamp === 'string' ? entry.timestamp : this.lastTimestamp;
@@ -200,6 +233,10 @@ export class SpanCollector {
         tool.startTime = timestamp;
         tool.input = asObject(clipJson(block.input ?? {}, this.maxFieldChars));
         tool.metadata.tool_use_id = block.id;
+        if (this.omitSensitiveFiles && touchesSensitiveFile(block.input)) {
+          tool.metadata.sensitive_file = true;
+          tool.input = omitFileContents(tool.input);
+        }
       } else if (block.type) {
         draft.blocks.push({ type: block.type });
       }
@@ -222,12 +259,14 @@ export class SpanCollector {
         }));
         tool.endTime = timestamp;
         const resultText = toolResultText(block.content);
-        tool.output = { content: clipJson(block.content ?? '', this.maxFieldChars) };
+        // The tool_use always comes first, so a sensitive read is known by now.
+        tool.output = { content: tool.metadata.sensitive_file === true ? SENSITIVE_OMITTED : clipJson(block.content ?? '', this.maxFieldChars) };
         if (block.is_error === true) {
+          const errorText = tool.metadata.sensitive_file === true ? SENSITIVE_OMITTED : resultText || 'tool error';
           tool.errorInfo = {
             exception_type: 'tool_error',
-            message: clipText(resultText || 'tool error', 500),
-            traceback: clipText(resultText || 'tool error', this.maxFieldChars),
+            message: clipText(errorText, 500),
+            traceback: clipText(errorText, this.maxFieldChars),
           };
         }
         const agentId = readSpawnedAgentId(entry.toolUseResult) ?? AGENT_ID_TAIL.exec(resultText.slice(-2000))?.[1];

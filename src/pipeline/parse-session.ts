@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { isHumanPrompt } from './classify-user-entry.js';
-import { SpanCollector } from './collect-spans.js';
+import { SpanCollector, type CollectorLimits } from './collect-spans.js';
 import { mapConversation, mapAgentSpans, type AttachedScope } from './map-conversation.js';
 import type { AgentFile, AgentLink, MappedConversation, OrphanAgentRecords, ParseResult, ParseTask, ParseWarning, SessionSummaryMeta } from './session-model.js';
 import { asEntry, userText, type TranscriptEntry } from './transcript-entry.js';
@@ -26,14 +26,18 @@ export interface TurnState {
 
 const WARMUP = 'Warmup';
 
-function newTurn(key: string, offset: number, line: number, prompt: TranscriptEntry | undefined, maxFieldChars: number): TurnState {
+function collectorLimits(options: ParseTask['options']): CollectorLimits {
+  return { maxFieldChars: options.maxFieldChars, omitSensitiveFiles: options.redact };
+}
+
+function newTurn(key: string, offset: number, line: number, prompt: TranscriptEntry | undefined, limits: CollectorLimits): TurnState {
   return {
     key,
     startOffset: offset,
     startLine: line,
     prompt,
     promptText: prompt ? userText(prompt) : '',
-    collector: new SpanCollector('', undefined, maxFieldChars),
+    collector: new SpanCollector('', undefined, limits),
     sidechains: new Map(),
     sidechainOf: new Map(),
     seenUuids: new Set(),
@@ -44,7 +48,7 @@ function newTurn(key: string, offset: number, line: number, prompt: TranscriptEn
   };
 }
 
-function addToTurn(turn: TurnState, entry: TranscriptEntry, offset: number, length: number, maxFieldChars: number): void {
+function addToTurn(turn: TurnState, entry: TranscriptEntry, offset: number, length: number, limits: CollectorLimits): void {
   if (entry.uuid) {
     // Resumed sessions replay history with the same uuids: count each line once.
     if (turn.seenUuids.has(entry.uuid)) return;
@@ -65,7 +69,7 @@ function addToTurn(turn: TurnState, entry: TranscriptEntry, offset: number, leng
     if (entry.uuid) turn.sidechainOf.set(entry.uuid, groupId);
     let group = turn.sidechains.get(groupId);
     if (!group) {
-      group = { collector: new SpanCollector(`sidechain:${groupId}/`, undefined, maxFieldChars), firstText: undefined, firstTimestamp: entry.timestamp };
+      group = { collector: new SpanCollector(`sidechain:${groupId}/`, undefined, limits), firstText: undefined, firstTimestamp: entry.timestamp };
       turn.sidechains.set(groupId, group);
     }
     if (group.firstText === undefined && entry.type === 'user') group.firstText = userText(entry).trim();
@@ -111,8 +115,8 @@ async function readAgentMeta(agent: AgentFile): Promise<{ agentType?: string; de
 
 type AgentMeta = Awaited<ReturnType<typeof readAgentMeta>>;
 
-async function parseAgentFile(agent: AgentFile, meta: AgentMeta, parentKey: string | undefined, maxFieldChars: number, warnings: ParseWarning[]): Promise<AgentParse> {
-  const collector = new SpanCollector(`agent:${agent.agentId}/`, parentKey, maxFieldChars);
+async function parseAgentFile(agent: AgentFile, meta: AgentMeta, parentKey: string | undefined, limits: CollectorLimits, warnings: ParseWarning[]): Promise<AgentParse> {
+  const collector = new SpanCollector(`agent:${agent.agentId}/`, parentKey, limits);
   let firstUserText: string | undefined;
   let size = 0;
   try {
@@ -145,6 +149,7 @@ async function parseAgentFile(agent: AgentFile, meta: AgentMeta, parentKey: stri
  */
 export async function parseSession(task: ParseTask): Promise<ParseResult> {
   const { session, options } = task;
+  const limits = collectorLimits(options);
   const warnings: ParseWarning[] = [];
   const meta: SessionSummaryMeta = { messageCount: 0 };
   let size = 0;
@@ -204,14 +209,14 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
           break;
         }
         if (!entry.uuid) usesLineKeys = true;
-        current = newTurn(entry.uuid ?? `line-${line.line}`, line.offset, line.line, entry, options.maxFieldChars);
+        current = newTurn(entry.uuid ?? `line-${line.line}`, line.offset, line.line, entry, limits);
         turns.push(current);
       } else if (!current && startsHeadlessTurn(entry)) {
         if (!entry.uuid) usesLineKeys = true;
-        current = newTurn(entry.uuid ?? `line-${line.line}`, line.offset, line.line, undefined, options.maxFieldChars);
+        current = newTurn(entry.uuid ?? `line-${line.line}`, line.offset, line.line, undefined, limits);
         turns.push(current);
       }
-      if (current) addToTurn(current, entry, line.offset, line.length, options.maxFieldChars);
+      if (current) addToTurn(current, entry, line.offset, line.length, limits);
     }
     bytesRead += line.length;
     finalOffset = line.offset + line.length;
@@ -283,6 +288,7 @@ async function attachAgentsAndMap(
   agentLinks: Record<string, AgentLink>,
 ): Promise<MappedConversation[]> {
   const { session, options } = task;
+  const limits = collectorLimits(options);
   const byId = new Map(session.agents.map((agent) => [agent.agentId, agent]));
   // Each sidecar is read once per chunk: its toolUseId links the agent, its type names the span.
   const metas = new Map<string, AgentMeta>();
@@ -307,7 +313,7 @@ async function attachAgentsAndMap(
       const agent = byId.get(agentId);
       if (!agent || handled.has(agentId)) continue;
       handled.add(agentId);
-      const parsed = await parseAgentFile(agent, metas.get(agentId) ?? {}, parentKey, options.maxFieldChars, warnings);
+      const parsed = await parseAgentFile(agent, metas.get(agentId) ?? {}, parentKey, limits, warnings);
       turn.hash.update(`agent:${agentId}:${agent.size};`);
       if (parsed.isWarmup) continue;
       turn.attached.push({ agentId, collector: parsed.collector, parentKey, agentType: parsed.agentType, description: parsed.description });
@@ -329,7 +335,7 @@ async function attachAgentsAndMap(
     if (!agent) continue;
     handled.add(agentId);
     const known = task.knownAgentLinks[agentId];
-    const parsed = await parseAgentFile(agent, metas.get(agentId) ?? {}, known ? '__known__' : `agent:${agentId}`, options.maxFieldChars, warnings);
+    const parsed = await parseAgentFile(agent, metas.get(agentId) ?? {}, known ? '__known__' : `agent:${agentId}`, limits, warnings);
     if (parsed.isWarmup) continue;
     if (known) {
       agentRecords.push({ agentId, spans: mapAgentSpans(task, known, parsed.collector) });
@@ -346,7 +352,7 @@ async function attachAgentsAndMap(
       owner.conversation = remapped.conversation;
       for (const [id, link] of Object.entries(remapped.agentLinks)) agentLinks[id] = link;
     } else {
-      const orphanTurn = newTurn(`agent:${agentId}`, 0, 1, undefined, options.maxFieldChars);
+      const orphanTurn = newTurn(`agent:${agentId}`, 0, 1, undefined, limits);
       orphanTurn.hash.update(`agent:${agentId}:${agent.size};`);
       orphanTurn.attached.push(scope);
       const mapped = mapConversation(task, orphanTurn);
