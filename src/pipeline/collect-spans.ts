@@ -31,6 +31,8 @@ export interface CollectorLimits {
   maxFieldChars: number;
   /** Replace what tools read from or write to sensitive files (see sensitive-paths.ts); off with --no-redact. */
   omitSensitiveFiles: boolean;
+  /** The full text of a tool output Claude Code moved out of the transcript (see read-persisted-output.ts). */
+  readPersistedOutput?: (toolUseId: string) => string | undefined;
 }
 
 const SENSITIVE_OMITTED = '[omitted: content of a sensitive file]';
@@ -136,6 +138,7 @@ export class SpanCollector {
 
   private readonly maxFieldChars: number;
   private readonly omitSensitiveFiles: boolean;
+  private readonly readPersistedOutput: CollectorLimits['readPersistedOutput'];
 
   constructor(
     private readonly prefix: string,
@@ -144,6 +147,7 @@ export class SpanCollector {
   ) {
     this.maxFieldChars = limits.maxFieldChars;
     this.omitSensitiveFiles = limits.omitSensitiveFiles;
+    this.readPersistedOutput = limits.readPersistedOutput;
   }
 
   add(entry: TranscriptEntry): void {
@@ -260,7 +264,10 @@ export class SpanCollector {
         tool.endTime = timestamp;
         const resultText = toolResultText(block.content);
         // The tool_use always comes first, so a sensitive read is known by now.
-        tool.output = { content: tool.metadata.sensitive_file === true ? SENSITIVE_OMITTED : clipJson(block.content ?? '', this.maxFieldChars) };
+        const sensitive = tool.metadata.sensitive_file === true;
+        const persisted = !sensitive && resultText.trimStart().startsWith('<persisted-output>') ? this.readPersistedOutput?.(block.tool_use_id) : undefined;
+        if (persisted !== undefined) tool.metadata.persisted_output = true;
+        tool.output = { content: sensitive ? SENSITIVE_OMITTED : persisted !== undefined ? persisted : clipJson(block.content ?? '', this.maxFieldChars) };
         if (block.is_error === true) {
           const errorText = tool.metadata.sensitive_file === true ? SENSITIVE_OMITTED : resultText || 'tool error';
           tool.errorInfo = {

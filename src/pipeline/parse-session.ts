@@ -6,6 +6,7 @@ import { mapConversation, mapAgentSpans, type AttachedScope } from './map-conver
 import type { AgentFile, AgentLink, MappedConversation, OrphanAgentRecords, ParseResult, ParseTask, ParseWarning, SessionSummaryMeta } from './session-model.js';
 import { asEntry, userText, type TranscriptEntry } from './transcript-entry.js';
 import { findCompleteEnd, findLineStart, readJsonlRange } from './read-jsonl-range.js';
+import { createPersistedOutputReader } from './read-persisted-output.js';
 
 /** A turn being read: the human prompt and everything after it until the next prompt. */
 export interface TurnState {
@@ -26,8 +27,14 @@ export interface TurnState {
 
 const WARMUP = 'Warmup';
 
-function collectorLimits(options: ParseTask['options']): CollectorLimits {
-  return { maxFieldChars: options.maxFieldChars, omitSensitiveFiles: options.redact };
+function collectorLimits(task: ParseTask): CollectorLimits {
+  const { options, session } = task;
+  return {
+    maxFieldChars: options.maxFieldChars,
+    omitSensitiveFiles: options.redact,
+    // Content a dry run would not render anyway is not read either.
+    ...(options.payloads !== false ? { readPersistedOutput: createPersistedOutputReader(session.path, options.maxFieldChars) } : {}),
+  };
 }
 
 function newTurn(key: string, offset: number, line: number, prompt: TranscriptEntry | undefined, limits: CollectorLimits): TurnState {
@@ -149,7 +156,7 @@ async function parseAgentFile(agent: AgentFile, meta: AgentMeta, parentKey: stri
  */
 export async function parseSession(task: ParseTask): Promise<ParseResult> {
   const { session, options } = task;
-  const limits = collectorLimits(options);
+  const limits = collectorLimits(task);
   const warnings: ParseWarning[] = [];
   const meta: SessionSummaryMeta = { messageCount: 0 };
   let size = 0;
@@ -288,7 +295,7 @@ async function attachAgentsAndMap(
   agentLinks: Record<string, AgentLink>,
 ): Promise<MappedConversation[]> {
   const { session, options } = task;
-  const limits = collectorLimits(options);
+  const limits = collectorLimits(task);
   const byId = new Map(session.agents.map((agent) => [agent.agentId, agent]));
   // Each sidecar is read once per chunk: its toolUseId links the agent, its type names the span.
   const metas = new Map<string, AgentMeta>();

@@ -1,0 +1,68 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { discoverSessions } from '../src/pipeline/discover-sessions.js';
+import type { OpikSpan } from '../src/pipeline/opik-records.js';
+import type { SessionFile } from '../src/pipeline/session-model.js';
+import { makeTempDir } from './support/fixture-roots.js';
+import { parseWholeSession, testMappingOptions } from './support/parse-helpers.js';
+
+/** Claude Code 2.1's notice for an output it moved to `<session>/tool-results/<id>.txt` (claude-format.md §2). */
+function notice(id: string): string {
+  return `<persisted-output>\nOutput too large (141KB). Full output saved to: /home/dev/.claude/projects/-home-dev-app/x/tool-results/${id}.txt\n\nPreview (first 2KB): line 1\n</persisted-output>`;
+}
+
+describe('tool outputs Claude Code persisted to tool-results/', () => {
+  let temp: { path: string; remove: () => Promise<void> };
+  let session: SessionFile;
+  const sessionId = '55555555-5555-4555-8555-555555555555';
+  const full = Array.from({ length: 3000 }, (_, i) => `line ${i + 1} of the whole output é`).join('\n');
+
+  beforeAll(async () => {
+    temp = await makeTempDir();
+    const project = join(temp.path, 'projects', '-home-dev-app');
+    await mkdir(join(project, sessionId, 'tool-results'), { recursive: true });
+    await writeFile(join(project, sessionId, 'tool-results', 'toolu_big.txt'), full);
+    // A file outside tool-results/ that a crafted id would point at: it must never be read.
+    await writeFile(join(project, sessionId, 'private.txt'), 'not for upload');
+    const at = (s: number): string => new Date(Date.UTC(2026, 10, 20, 10, 0, s)).toISOString();
+    const base = { sessionId, cwd: '/home/dev/app', version: '2.1.59' };
+    const results: Array<[string, string]> = [
+      ['toolu_big', notice('toolu_big')],
+      ['toolu_gone', notice('toolu_gone')],
+      ['../private', notice('../private')],
+    ];
+    const lines: unknown[] = [{ ...base, type: 'user', uuid: 'u1', timestamp: at(0), message: { role: 'user', content: 'run the tests' } }];
+    results.forEach(([id, text], i) => {
+      lines.push({ ...base, type: 'assistant', uuid: `a${i}`, timestamp: at(1 + 2 * i), message: { id: `msg_${i}`, role: 'assistant', model: 'claude-sonnet-4-5', content: [{ type: 'tool_use', id, name: 'Bash', input: { command: 'npm test' } }], usage: { input_tokens: 1, output_tokens: 1 } } });
+      lines.push({ ...base, type: 'user', uuid: `r${i}`, timestamp: at(2 + 2 * i), message: { role: 'user', content: [{ type: 'tool_result', tool_use_id: id, content: text }] } });
+    });
+    await writeFile(join(project, `${sessionId}.jsonl`), `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
+    [session] = (await discoverSessions([temp.path])).sessions as [SessionFile];
+  });
+  afterAll(async () => temp.remove());
+
+  const toolSpans = (spans: OpikSpan[]): Map<string, OpikSpan> => new Map(spans.filter((s) => s.type === 'tool').map((s) => [String(s.metadata?.tool_use_id), s]));
+
+  it('uploads the whole saved output instead of the 2 KB preview, and keeps the preview when the file is gone', async () => {
+    const { conversations } = await parseWholeSession(session, testMappingOptions());
+    const spans = toolSpans(conversations.flatMap((c) => c.spans));
+    expect(spans.get('toolu_big')!.output).toEqual({ content: full });
+    expect(spans.get('toolu_big')!.metadata?.persisted_output).toBe(true);
+    expect(spans.get('toolu_gone')!.output).toEqual({ content: notice('toolu_gone') });
+    expect(spans.get('toolu_gone')!.metadata?.persisted_output).toBeUndefined();
+  });
+
+  it('reads only <session>/tool-results/<well-formed id>.txt, never a path taken from the transcript', async () => {
+    const { conversations } = await parseWholeSession(session, testMappingOptions());
+    const crafted = toolSpans(conversations.flatMap((c) => c.spans)).get('../private')!;
+    expect(crafted.output).toEqual({ content: notice('../private') });
+    expect(JSON.stringify(conversations.map((c) => c.spans))).not.toContain('not for upload');
+  });
+
+  it('cuts a saved output to the field limit like any other', async () => {
+    const { conversations } = await parseWholeSession(session, testMappingOptions({ maxFieldChars: 1000 }));
+    const output = toolSpans(conversations.flatMap((c) => c.spans)).get('toolu_big')!.output as { content: string };
+    expect(output.content).toBe(`${full.slice(0, 960)}…[truncated ${Buffer.byteLength(full) - Buffer.byteLength(full.slice(0, 960))} bytes]`);
+  });
+});
