@@ -265,6 +265,7 @@ const urlCredentialsRule = regexRule(
 
 const SECRET_WORD_SCAN = /key|secret|token|passw|pwd|credential|auth|private|passphrase/gi;
 const SECRET_WORD = /key|secret|token|passw|pwd|credential|auth|private|passphrase/;
+const SECRET_WORD_ANY_CASE = /key|secret|token|passw|pwd|credential|auth|private|passphrase/i;
 const SEGMENT_SPLIT = /[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])/;
 const MAX_NAME_CHARS = 100;
 /** A quoted value whose closing quote is further than this is not a secret literal. */
@@ -596,7 +597,7 @@ function compileExtraPattern(source: string, index: number): Rule | Failure {
  * rule's for a quoted value.
  */
 function secretFieldMarker(name: string, value: string): string | undefined {
-  if (name.length > MAX_NAME_CHARS || !SECRET_WORD.test(name.toLowerCase())) return undefined;
+  if (name.length > MAX_NAME_CHARS || !SECRET_WORD_ANY_CASE.test(name)) return undefined;
   const info = describeName(name);
   if (info.strength !== 'strong') return undefined;
   return isSecretValue({ value, quoted: true, strength: 'strong', bareWordAllowed: false, stop: undefined }) ? info.marker : undefined;
