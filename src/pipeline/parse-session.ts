@@ -155,7 +155,7 @@ async function parseAgentFile(agent: AgentFile, meta: AgentMeta, parentKey: stri
  * work). Never throws on bad lines: they become warnings naming file and line.
  */
 export async function parseSession(task: ParseTask): Promise<ParseResult> {
-  const { session, options } = task;
+  const { session } = task;
   const limits = collectorLimits(task);
   const warnings: ParseWarning[] = [];
   const meta: SessionSummaryMeta = { messageCount: 0 };
@@ -294,7 +294,7 @@ async function attachAgentsAndMap(
   agentRecords: OrphanAgentRecords[],
   agentLinks: Record<string, AgentLink>,
 ): Promise<MappedConversation[]> {
-  const { session, options } = task;
+  const { session } = task;
   const limits = collectorLimits(task);
   const byId = new Map(session.agents.map((agent) => [agent.agentId, agent]));
   // Each sidecar is read once per chunk: its toolUseId links the agent, its type names the span.
