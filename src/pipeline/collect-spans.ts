@@ -269,7 +269,7 @@ export class SpanCollector {
         if (persisted !== undefined) tool.metadata.persisted_output = true;
         tool.output = { content: sensitive ? SENSITIVE_OMITTED : persisted !== undefined ? persisted : clipJson(block.content ?? '', this.maxFieldChars) };
         if (block.is_error === true) {
-          const errorText = tool.metadata.sensitive_file === true ? SENSITIVE_OMITTED : resultText || 'tool error';
+          const errorText = sensitive ? SENSITIVE_OMITTED : resultText || 'tool error';
           tool.errorInfo = {
             exception_type: 'tool_error',
             message: clipText(errorText, 500),
