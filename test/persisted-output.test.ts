@@ -1,11 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { discoverSessions } from '../src/pipeline/discover-sessions.js';
 import type { OpikSpan } from '../src/pipeline/opik-records.js';
 import type { SessionFile } from '../src/pipeline/session-model.js';
 import { makeTempDir } from './support/fixture-roots.js';
 import { parseWholeSession, testMappingOptions } from './support/parse-helpers.js';
+import { writeToolCallSession } from './support/tool-call-session.js';
 
 /** Claude Code 2.1's notice for an output it moved to `<session>/tool-results/<id>.txt` (claude-format.md §2). */
 function notice(id: string): string {
@@ -20,25 +20,17 @@ describe('tool outputs Claude Code persisted to tool-results/', () => {
 
   beforeAll(async () => {
     temp = await makeTempDir();
-    const project = join(temp.path, 'projects', '-home-dev-app');
-    await mkdir(join(project, sessionId, 'tool-results'), { recursive: true });
-    await writeFile(join(project, sessionId, 'tool-results', 'toolu_big.txt'), full);
+    const sessionDir = join(temp.path, 'projects', '-home-dev-app', sessionId);
+    await mkdir(join(sessionDir, 'tool-results'), { recursive: true });
+    await writeFile(join(sessionDir, 'tool-results', 'toolu_big.txt'), full);
     // A file outside tool-results/ that a crafted id would point at: it must never be read.
-    await writeFile(join(project, sessionId, 'private.txt'), 'not for upload');
-    const at = (s: number): string => new Date(Date.UTC(2026, 10, 20, 10, 0, s)).toISOString();
-    const base = { sessionId, cwd: '/home/dev/app', version: '2.1.59' };
-    const results: Array<[string, string]> = [
-      ['toolu_big', notice('toolu_big')],
-      ['toolu_gone', notice('toolu_gone')],
-      ['../private', notice('../private')],
-    ];
-    const lines: unknown[] = [{ ...base, type: 'user', uuid: 'u1', timestamp: at(0), message: { role: 'user', content: 'run the tests' } }];
-    results.forEach(([id, text], i) => {
-      lines.push({ ...base, type: 'assistant', uuid: `a${i}`, timestamp: at(1 + 2 * i), message: { id: `msg_${i}`, role: 'assistant', model: 'claude-sonnet-4-5', content: [{ type: 'tool_use', id, name: 'Bash', input: { command: 'npm test' } }], usage: { input_tokens: 1, output_tokens: 1 } } });
-      lines.push({ ...base, type: 'user', uuid: `r${i}`, timestamp: at(2 + 2 * i), message: { role: 'user', content: [{ type: 'tool_result', tool_use_id: id, content: text }] } });
-    });
-    await writeFile(join(project, `${sessionId}.jsonl`), `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
-    [session] = (await discoverSessions([temp.path])).sessions as [SessionFile];
+    await writeFile(join(sessionDir, 'private.txt'), 'not for upload');
+    session = await writeToolCallSession(
+      temp.path,
+      sessionId,
+      ['toolu_big', 'toolu_gone', '../private'].map((id) => ({ id, name: 'Bash', input: { command: 'npm test' }, result: notice(id) })),
+      '2.1.59',
+    );
   });
   afterAll(async () => temp.remove());
 

@@ -1,12 +1,10 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { discoverSessions } from '../src/pipeline/discover-sessions.js';
 import type { OpikSpan } from '../src/pipeline/opik-records.js';
 import { isSensitivePath, printsSensitiveFile } from '../src/pipeline/sensitive-paths.js';
 import type { SessionFile } from '../src/pipeline/session-model.js';
 import { makeTempDir } from './support/fixture-roots.js';
 import { parseWholeSession, testMappingOptions } from './support/parse-helpers.js';
+import { writeToolCallSession } from './support/tool-call-session.js';
 
 describe('sensitive paths', () => {
   it('knows the usual secret files by name, and leaves templates and code alone', () => {
@@ -35,25 +33,13 @@ describe('tool spans that touch sensitive files', () => {
 
   beforeAll(async () => {
     temp = await makeTempDir();
-    const project = join(temp.path, 'projects', '-home-dev-app');
-    await mkdir(project, { recursive: true });
-    const sessionId = '44444444-4444-4444-8444-444444444444';
-    const at = (s: number): string => new Date(Date.UTC(2026, 10, 20, 10, 0, s)).toISOString();
-    const base = { sessionId, cwd: '/home/dev/app', version: '2.1.40' };
-    const tools: Array<{ id: string; name: string; input: Record<string, unknown>; result: string }> = [
+    session = await writeToolCallSession(temp.path, '44444444-4444-4444-8444-444444444444', [
       { id: 'toolu_env', name: 'Read', input: { file_path: '/home/dev/app/.env' }, result: `1\t${SECRET}` },
       { id: 'toolu_write', name: 'Write', input: { file_path: '/home/dev/app/.env.local', content: SECRET }, result: 'File created' },
       { id: 'toolu_cat', name: 'Bash', input: { command: 'cat ~/.aws/credentials' }, result: '[default]\naws_secret_access_key = plainsecretvalue' },
       { id: 'toolu_example', name: 'Read', input: { file_path: '/home/dev/app/.env.example' }, result: '1\tDATABASE_URL=' },
       { id: 'toolu_code', name: 'Read', input: { file_path: '/home/dev/app/src/app.ts' }, result: '1\texport const app = 1;' },
-    ];
-    const lines: unknown[] = [{ ...base, type: 'user', uuid: 'u1', timestamp: at(0), message: { role: 'user', content: 'check the config' } }];
-    tools.forEach((tool, i) => {
-      lines.push({ ...base, type: 'assistant', uuid: `a${i}`, timestamp: at(1 + 2 * i), message: { id: `msg_${i}`, role: 'assistant', model: 'claude-sonnet-4-5', content: [{ type: 'tool_use', id: tool.id, name: tool.name, input: tool.input }], usage: { input_tokens: 1, output_tokens: 1 } } });
-      lines.push({ ...base, type: 'user', uuid: `r${i}`, timestamp: at(2 + 2 * i), message: { role: 'user', content: [{ type: 'tool_result', tool_use_id: tool.id, content: tool.result }] } });
-    });
-    await writeFile(join(project, `${sessionId}.jsonl`), `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
-    [session] = (await discoverSessions([temp.path])).sessions as [SessionFile];
+    ]);
   });
   afterAll(async () => temp.remove());
 
