@@ -85,23 +85,36 @@ export async function runOursFullSync(context: BenchContext, corpus: Corpus): Pr
   return { ms: run.ms, peakRssBytes: run.peakRssBytes, rssSource: run.rssSource, created: totals.created, spans: totals.spans, tracesOnServer, serverCpuMs };
 }
 
-async function runSdkBaseline(context: BenchContext, corpus: Corpus): Promise<SdkBaseline> {
+/**
+ * Runs one baseline in its own process against the test server (reset first) and checks that the
+ * server holds exactly the traces the child says it sent. Server CPU is measured over the child's run.
+ */
+async function runBaselineChild<T extends { traces: number }>(
+  context: BenchContext,
+  what: string,
+  project: string,
+  args: string[],
+): Promise<{ result: T; tracesOnServer: number; peakRssBytes: number | undefined; serverCpuMs: number | undefined }> {
   const server = await context.server();
-  const project = 'bench-sdk';
-  await server.reset();
-  context.log('full sync: the same records through the opik SDK…');
   const cpuBefore = await server.cpuMs();
-  const run = await runTimedNode([BASELINE_CHILD, 'sdk', '--root', corpus.root, '--url', server.baseUrl, '--project', project], context.childEnv(), {
+  const run = await runTimedNode([BASELINE_CHILD, ...args, '--url', server.baseUrl, '--project', project], context.childEnv(), {
     nodeFlags: CHILD_NODE_FLAGS,
     measureRss: true,
     scratchDir: context.workDir,
   });
-  const result = parseChildLine<SdkChildResult>(run, 'opik SDK baseline');
-  // The child parses before it sends; the server is idle meanwhile, so all of this is send-time CPU.
+  const result = parseChildLine<T>(run, what);
   const serverCpuMs = await cpuSince(server, cpuBefore);
   const tracesOnServer = await server.countTraces(project);
-  if (tracesOnServer !== result.traces) throw new Error(`opik SDK baseline sent ${result.traces} traces, the server has ${tracesOnServer}`);
-  return { ...result, tracesOnServer, peakRssBytes: run.peakRssBytes, serverCpuMs };
+  if (tracesOnServer !== result.traces) throw new Error(`${what} sent ${result.traces} traces, the server has ${tracesOnServer}`);
+  return { result, tracesOnServer, peakRssBytes: run.peakRssBytes, serverCpuMs };
+}
+
+async function runSdkBaseline(context: BenchContext, corpus: Corpus): Promise<SdkBaseline> {
+  await (await context.server()).reset();
+  context.log('full sync: the same records through the opik SDK…');
+  // The child parses before it sends; the server is idle meanwhile, so all of its CPU is send-time CPU.
+  const { result, ...measured } = await runBaselineChild<SdkChildResult>(context, 'opik SDK baseline', 'bench-sdk', ['sdk', '--root', corpus.root]);
+  return { ...result, ...measured };
 }
 
 /**
@@ -129,25 +142,14 @@ function pickNaiveFiles(corpus: Corpus, sizes: Map<string, number>, limit: numbe
 }
 
 async function runNaiveBaseline(context: BenchContext, corpus: Corpus): Promise<NaiveBaseline> {
-  const server = await context.server();
-  const project = 'bench-naive';
-  await server.reset();
+  await (await context.server()).reset();
   const sizes = new Map(await Promise.all(corpus.files.map(async (file) => [file, (await stat(file)).size] as const)));
   const files = pickNaiveFiles(corpus, sizes, context.args.naiveBytes);
   const bytes = files.reduce((n, f) => n + (sizes.get(f) ?? 0), 0);
   const listPath = join(context.workDir, 'naive-files.json');
   await writeFile(listPath, JSON.stringify(files));
   context.log(`full sync: naive sequential exporter on ${files.length} files (${(bytes / 1e6).toFixed(0)} MB)…`);
-  const cpuBefore = await server.cpuMs();
-  const run = await runTimedNode([BASELINE_CHILD, 'naive', '--files', listPath, '--url', server.baseUrl, '--project', project], context.childEnv(), {
-    nodeFlags: CHILD_NODE_FLAGS,
-    measureRss: true,
-    scratchDir: context.workDir,
-  });
-  const result = parseChildLine<NaiveChildResult>(run, 'naive baseline');
-  const serverCpuMs = await cpuSince(server, cpuBefore);
-  const tracesOnServer = await server.countTraces(project);
-  if (tracesOnServer !== result.traces) throw new Error(`naive baseline sent ${result.traces} traces, the server has ${tracesOnServer}`);
+  const { result, ...measured } = await runBaselineChild<NaiveChildResult>(context, 'naive baseline', 'bench-naive', ['naive', '--files', listPath]);
   const subset = files.length < corpus.files.length;
   return {
     ...result,
@@ -156,9 +158,7 @@ async function runNaiveBaseline(context: BenchContext, corpus: Corpus): Promise<
     corpusBytes: corpus.summary.bytes,
     scaledMs: subset ? (result.ms * corpus.summary.bytes) / bytes : result.ms,
     subset,
-    tracesOnServer,
-    peakRssBytes: run.peakRssBytes,
-    serverCpuMs,
+    ...measured,
   };
 }
 
