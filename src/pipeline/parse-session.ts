@@ -246,7 +246,7 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
 
   const agentRecords: OrphanAgentRecords[] = [];
   const agentLinks: Record<string, AgentLink> = {};
-  const conversations = await attachAgentsAndMap(task, turns, done, warnings, agentRecords, agentLinks);
+  const conversations = await attachAgentsAndMap(task, limits, turns, done, warnings, agentRecords, agentLinks);
   // Only the last prompt's turn can still grow; subagent-only traces appended after it are closed.
   const openKey = done ? last?.key : undefined;
   for (const conversation of conversations) conversation.isOpen = conversation.key === openKey;
@@ -288,6 +288,7 @@ function emptySegmentResult(sessionId: string, offset: number, warnings: ParseWa
 
 async function attachAgentsAndMap(
   task: ParseTask,
+  limits: CollectorLimits,
   turns: TurnState[],
   done: boolean,
   warnings: ParseWarning[],
@@ -295,7 +296,6 @@ async function attachAgentsAndMap(
   agentLinks: Record<string, AgentLink>,
 ): Promise<MappedConversation[]> {
   const { session } = task;
-  const limits = collectorLimits(task);
   const byId = new Map(session.agents.map((agent) => [agent.agentId, agent]));
   // Each sidecar is read once per chunk: its toolUseId links the agent, its type names the span.
   const metas = new Map<string, AgentMeta>();
