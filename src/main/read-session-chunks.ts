@@ -94,7 +94,6 @@ export async function* readSessionChunks(options: ChunkReadOptions): AsyncGenera
       }
       if (options.findIdentities && adoptStoredIdentities(result, base.knownConversations, options.findIdentities)) {
         abandonSpeculation();
-        queue.length = 0;
         queue.push(serial());
         continue;
       }
