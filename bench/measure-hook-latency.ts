@@ -7,6 +7,8 @@
  * (c) after one appended line, the normal hook path again: what Claude Code waits for is the call (it
  *     starts a detached sync and returns); the sync's own log line tells when the update reached Opik;
  * each as the median wall time of separate processes, against `node -e 0` measured in the same run.
+ * (b) and (c) run the line `hooks install` writes, through `sh -c` as Claude Code does, in the bench's
+ * environment as it is (NODE_EXTRA_CA_CERTS included, when the machine sets it).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +16,9 @@ import { openStateStore } from '../src/pipeline/state-store.js';
 import { appendAssistantLine, openTranscriptCursor } from './append-transcript-line.js';
 import type { BenchContext } from './bench-context.js';
 import { median } from './bench-stats.js';
-import { assertCliOk, runTimedCli, runTimedNode } from './run-timed-cli.js';
+import { wrapHookCommand } from '../src/pipeline/hook-command-line.js';
+import { CLI } from '../test/support/run-cli.js';
+import { assertCliOk, runTimedCli, runTimedNode, runTimedShellLine } from './run-timed-cli.js';
 
 const PROJECT = 'bench-hook';
 
@@ -24,6 +28,8 @@ export interface HookResult {
   /** Bytes from the open conversation's start to the end of the file: what each hook call re-reads. */
   openConversationBytes: number;
   nodeStartMs: number[];
+  /** NODE_EXTRA_CA_CERTS is set here: `node -e 0` pays for loading it, the installed hook line does not. */
+  extraCaCertsSet: boolean;
   appendedMs: number[];
   unchangedMs: number[];
   nodeStartMedianMs: number;
@@ -61,12 +67,13 @@ export async function measureHookLatency(context: BenchContext): Promise<HookRes
   const cursor = await openTranscriptCursor(path);
   const foregroundArgs = ['hook', '--foreground', '--session-id', cursor.sessionId, '--transcript-path', path];
   const hookJson = JSON.stringify({ session_id: cursor.sessionId, transcript_path: path, hook_event_name: 'Stop', cwd: '/tmp' });
+  const hookLine = wrapHookCommand(`"${process.execPath}" "${CLI}" hook`, process.platform);
 
   // Untimed warm-up of each path (first run after a big write: page cache, LMDB map).
   await runTimedNode(['-e', '0'], env);
   await appendAssistantLine(cursor);
   assertCliOk(await runTimedCli(foregroundArgs, env), 'hook --foreground (warm-up)');
-  assertCliOk(await runTimedCli(['hook'], env, { stdin: hookJson }), 'hook (warm-up)');
+  assertCliOk(await runTimedShellLine(hookLine, env, { stdin: hookJson }), 'hook (warm-up)');
 
   const nodeStartMs: number[] = [];
   for (let i = 0; i < runs; i++) nodeStartMs.push((await runTimedNode(['-e', '0'], env)).ms);
@@ -88,7 +95,7 @@ export async function measureHookLatency(context: BenchContext): Promise<HookRes
 
   const unchangedMs: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const run = await runTimedCli(['hook'], env, { stdin: hookJson });
+    const run = await runTimedShellLine(hookLine, env, { stdin: hookJson });
     assertCliOk(run, 'hook (unchanged)');
     unchangedMs.push(run.ms);
   }
@@ -104,7 +111,7 @@ export async function measureHookLatency(context: BenchContext): Promise<HookRes
     await appendAssistantLine(cursor);
     const before = (await readHookLog(stateDir)).length;
     const started = performance.now();
-    const run = await runTimedCli(['hook'], env, { stdin: hookJson });
+    const run = await runTimedShellLine(hookLine, env, { stdin: hookJson });
     assertCliOk(run, 'hook (after an append)');
     detachedCallMs.push(run.ms);
     // The detached child logs one line when its sync is done (acknowledged by the server and committed).
@@ -134,6 +141,7 @@ export async function measureHookLatency(context: BenchContext): Promise<HookRes
     initialSyncMs: initial.ms,
     openConversationBytes,
     nodeStartMs,
+    extraCaCertsSet: (env.NODE_EXTRA_CA_CERTS ?? '') !== '',
     appendedMs,
     unchangedMs,
     nodeStartMedianMs: median(nodeStartMs),

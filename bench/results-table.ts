@@ -188,7 +188,7 @@ export function buildNotes(results: BenchResults, sizeBytes: number): string[] {
   }
   if (hook) {
     notes.push(
-      `3: ${formatMb(hook.sessionBytes)} single session synced once (${formatMs(hook.initialSyncMs)}); medians of ${hook.appendedMs.length} separate processes after one untimed warm-up; each appended-line call re-reads the open conversation (${formatMb(hook.openConversationBytes)}) and uploads it. 3a is the call Claude Code waits for (it starts a detached sync and returns); 3a' runs from that call's start until the detached sync logged its result (the update is in Opik); 3a" is the same sync in the foreground process, as one command.`,
+      `3: ${formatMb(hook.sessionBytes)} single session synced once (${formatMs(hook.initialSyncMs)}); medians of ${hook.appendedMs.length} separate processes after one untimed warm-up; each appended-line call re-reads the open conversation (${formatMb(hook.openConversationBytes)}) and uploads it. 3a is the call Claude Code waits for (it starts a detached sync and returns); 3a' runs from that call's start until the detached sync logged its result (the update is in Opik); 3a" is the same sync in the foreground process, as one command. 3a and 3b run the line "hooks install" writes, through sh -c${hook.extraCaCertsSet ? '; NODE_EXTRA_CA_CERTS is set on this machine, which node -e 0 and 3a" pay for at start-up and the installed line sets aside' : ''}.`,
     );
   }
   if (watch) notes.push(`5: ${watch.latenciesMs.length} rounds on a ${formatMb(watch.corpusBytes)} corpus (${watch.latenciesMs.map((ms) => ms.toFixed(0)).join(', ')} ms); server polled every 20 ms.`);

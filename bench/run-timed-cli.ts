@@ -1,5 +1,5 @@
 /**
- * Runs the built CLI (dist/main/cli.js), or another node script, as its own process and measures it from the outside: wall time
+ * Runs the built CLI (dist/main/cli.js), another node script or a shell line as its own process and measures it from the outside: wall time
  * from spawn to exit, and optionally peak RSS. Peak RSS comes from GNU `time -v` (ru_maxrss of the
  * whole process, worker threads included) when /usr/bin/time exists, else from polling VmHWM in
  * /proc/<pid>/status every 50 ms (VmHWM is the process's own high-water mark, so polling it only has
@@ -56,12 +56,20 @@ export function runTimedCli(args: string[], env: NodeJS.ProcessEnv, options: Tim
 }
 
 /** Any node script (the CLI, a baseline child) as its own measured process. */
-export async function runTimedNode(scriptAndArgs: string[], env: NodeJS.ProcessEnv, options: TimedRunOptions = {}): Promise<TimedRun> {
-  const nodeArgs = [...(options.nodeFlags ?? []), ...scriptAndArgs];
+export function runTimedNode(scriptAndArgs: string[], env: NodeJS.ProcessEnv, options: TimedRunOptions = {}): Promise<TimedRun> {
+  return runTimedProgram(process.execPath, [...(options.nodeFlags ?? []), ...scriptAndArgs], env, options);
+}
+
+/** A shell line run the way Claude Code runs a hook command outside Windows (`sh -c`). */
+export function runTimedShellLine(line: string, env: NodeJS.ProcessEnv, options: TimedRunOptions = {}): Promise<TimedRun> {
+  return runTimedProgram('/bin/sh', ['-c', line], env, options);
+}
+
+async function runTimedProgram(program: string, programArgs: string[], env: NodeJS.ProcessEnv, options: TimedRunOptions): Promise<TimedRun> {
   const useGnuTime = options.measureRss === true && options.scratchDir !== undefined && existsSync(GNU_TIME);
   const reportPath = useGnuTime ? join(options.scratchDir!, `time-${process.hrtime.bigint()}.txt`) : undefined;
-  const command = useGnuTime ? GNU_TIME : process.execPath;
-  const commandArgs = useGnuTime ? ['-v', '-o', reportPath!, process.execPath, ...nodeArgs] : nodeArgs;
+  const command = useGnuTime ? GNU_TIME : program;
+  const commandArgs = useGnuTime ? ['-v', '-o', reportPath!, program, ...programArgs] : programArgs;
 
   const started = performance.now();
   // A GNU time wrapper gets its own process group so a cleanup can reach the node process inside it.

@@ -1,11 +1,12 @@
+import { spawn } from 'node:child_process';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { discoverSessions } from '../src/pipeline/discover-sessions.js';
 import { startOpikTestServer, type OpikTestServer } from './support/opik-test-server.js';
 import { copyOwnFixtureRoot, linkRealFixtureRoot, makeTempDir, OWN_SESSION_ID } from './support/fixture-roots.js';
 import { parseWholeSession } from './support/parse-helpers.js';
-import { cliEnv, runCli, startCli, waitFor } from './support/run-cli.js';
+import { CLI, cliEnv, runCli, startCli, waitFor, type CliResult } from './support/run-cli.js';
 
 let server: OpikTestServer;
 let temp: { path: string; remove: () => Promise<void> };
@@ -125,6 +126,44 @@ describe('hooks install / uninstall', () => {
     expect(JSON.stringify(after)).toContain('other-tool');
     const bad = await runCli(['hooks', 'install', '--events', 'Nope'], envNoClaude);
     expect(bad.code).toBe(2);
+  });
+});
+
+/** A hook line as Claude Code runs it outside Windows: `sh -c`, the hook JSON on stdin. */
+function runShellLine(command: string, lineEnv: NodeJS.ProcessEnv, stdin: string): Promise<CliResult> {
+  const child = spawn('/bin/sh', ['-c', command], { env: lineEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end(stdin);
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+}
+
+describe('the installed hook line', () => {
+  it('keeps NODE_EXTRA_CA_CERTS out of the hook call and hands it to the sync it starts', async () => {
+    await copyOwnFixtureRoot(claude);
+    const session = (await discoverSessions([claude])).sessions[0]!;
+    // No opik-chat-sync on PATH: install writes this very script's absolute path.
+    const installEnv = { ...env, CLAUDE_CONFIG_DIR: '', PATH: `${dirname(process.execPath)}:/usr/bin:/bin` };
+    const install = await runCli(['hooks', 'install', '--events', 'Stop'], installEnv);
+    expect(install.code, install.stderr).toBe(0);
+    const settings = JSON.parse(await readFile(join(env.HOME!, '.claude', 'settings.json'), 'utf8'));
+    const command: string = settings.hooks.Stop[0].hooks[0].command;
+    expect(command).toContain(CLI);
+    expect(command).toMatch(/^OPIK_CHAT_SYNC_NODE_EXTRA_CA_CERTS=.* NODE_EXTRA_CA_CERTS= /);
+
+    // Node warns on stderr at start-up when it cannot load the file: the warning shows which process loaded it.
+    const missingCa = join(temp.path, 'no-such-ca.pem');
+    const run = await runShellLine(command, { ...env, NODE_EXTRA_CA_CERTS: missingCa }, hookJson(OWN_SESSION_ID, session.path));
+    expect(run.code).toBe(0);
+    expect(run.stdout + run.stderr).toBe('');
+    expect(await waitFor(() => server.traces().length === 3, 15_000)).toBe(true);
+    expect(await waitFor(async () => (await leasesHeld()) === 0, 10_000)).toBe(true);
+    const log = await readFile(join(state, 'hook.log'), 'utf8');
+    // The detached sync's stderr goes to the hook log: it started with the user's value.
+    expect(log).toContain(`Ignoring extra certs from \`${missingCa}\``);
+    expect(log).toMatch(/event=Stop status=synced new=3/);
   });
 });
 

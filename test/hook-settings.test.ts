@@ -12,6 +12,7 @@ import {
   validateHookEvents,
   writeSettingsWithBackup,
 } from '../src/pipeline/hook-settings.js';
+import { CA_CERTS_CARRIER, restoreCaCertsVariable, unwrapHookCommand, wrapHookCommand } from '../src/pipeline/hook-command-line.js';
 import type { HookSettingsPlan, HookSettingsResult } from '../src/pipeline/hook-settings.js';
 
 const COMMAND = 'opik-chat-sync hook';
@@ -147,6 +148,17 @@ describe('planHookInstall', () => {
     expect(JSON.parse(first.next).hooks.Stop[0].hooks[0].command).toBe(custom);
   });
 
+  it('replaces an absolute-path entry written before the start-up prefix existed, in place', () => {
+    const bare = '"/usr/bin/node" "/opt/ocs/dist/main/cli.js" hook';
+    const wrapped = wrapHookCommand(bare, 'linux');
+    const old = JSON.stringify({ hooks: { Stop: [{ matcher: '', hooks: [{ type: 'command', command: bare, timeout: 30, async: true }] }] } });
+    const next = JSON.parse(expectPlan(planHookInstall(old, { command: wrapped, events: ['Stop'] })).next);
+    expect(next.hooks.Stop).toEqual([{ matcher: '', hooks: [{ type: 'command', command: wrapped, timeout: 30, async: true }] }]);
+    // And the prefixed entry is found by the bare command too (uninstall --command with the old form).
+    const removed = expectPlan(planHookUninstall(JSON.stringify(next), { command: bare }));
+    expect(JSON.parse(removed.next)).toEqual({});
+  });
+
   it('refuses invalid JSON and non-object documents without producing text to write', () => {
     for (const text of ['{ "hooks": ', '[]', 'null', '{"hooks": []}', '{"hooks": {"Stop": {}}}']) {
       const result = planHookInstall(text, { command: COMMAND });
@@ -249,6 +261,22 @@ describe('helpers', () => {
     expect(isOurHookCommand('npx opik-chat-sync sync --all')).toBe(false);
     expect(isOurHookCommand("jq -r '.session_id' | xargs -I {} npx @opik/ccsync sync --session {}")).toBe(false);
     expect(isOurHookCommand('my-opik-chat-sync-wrapper')).toBe(false);
+  });
+
+  it('wraps the hook line for POSIX shells only, once, and unwraps it', () => {
+    const wrapped = wrapHookCommand('opik-chat-sync hook', 'linux');
+    expect(wrapped).toBe(`${CA_CERTS_CARRIER}="\${NODE_EXTRA_CA_CERTS-}" NODE_EXTRA_CA_CERTS= opik-chat-sync hook`);
+    expect(wrapHookCommand(wrapped, 'darwin')).toBe(wrapped);
+    expect(wrapHookCommand(' opik-chat-sync hook ', 'win32')).toBe('opik-chat-sync hook');
+    expect(unwrapHookCommand(wrapped)).toBe('opik-chat-sync hook');
+    expect(isOurHookCommand(wrapped)).toBe(true);
+  });
+
+  it('gives the detached sync NODE_EXTRA_CA_CERTS back, and only a value that was set', () => {
+    expect(restoreCaCertsVariable({ PATH: '/bin', [CA_CERTS_CARRIER]: '/etc/corp-ca.pem', NODE_EXTRA_CA_CERTS: '' })).toEqual({ PATH: '/bin', NODE_EXTRA_CA_CERTS: '/etc/corp-ca.pem' });
+    expect(restoreCaCertsVariable({ PATH: '/bin', [CA_CERTS_CARRIER]: '', NODE_EXTRA_CA_CERTS: '' })).toEqual({ PATH: '/bin', NODE_EXTRA_CA_CERTS: '' });
+    // Started some other way (e.g. by hand): the environment is left as it is.
+    expect(restoreCaCertsVariable({ NODE_EXTRA_CA_CERTS: '/etc/corp-ca.pem' })).toEqual({ NODE_EXTRA_CA_CERTS: '/etc/corp-ca.pem' });
   });
 
   it('resolves settings paths per scope', () => {

@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { claudeRootCandidates, existingClaudeRoots } from '../pipeline/discover-sessions.js';
+import { restoreCaCertsVariable } from '../pipeline/hook-command-line.js';
 import { defaultStateDir } from '../pipeline/state-paths.js';
 
 /** Options every command accepts (commander turns them into this shape). */
@@ -39,11 +40,12 @@ export async function resolveClaudeRoots(flags: GlobalFlags): Promise<string[]> 
  * Environment for a sync process we start ourselves (the hook's detached child). glibc raises its mmap
  * threshold after every large free, so the multi-megabyte buffers of a big sync end up in heap arenas it
  * never returns: a fixed threshold took the peak RSS of a 1 GB sync from 389 to 306 MiB (bench/README.md).
- * Ignored by other C libraries; an explicit setting of the user's wins.
+ * Ignored by other C libraries; an explicit setting of the user's wins. The installed hook line moved
+ * NODE_EXTRA_CA_CERTS aside to start fast; the sync talks to Opik, so it gets it back.
  */
 export function childEnvironment(): Record<string, string | undefined> {
   const { env } = readEnvironment();
-  return { ...env, MALLOC_MMAP_THRESHOLD_: env.MALLOC_MMAP_THRESHOLD_ ?? '131072' };
+  return { ...restoreCaCertsVariable(env), MALLOC_MMAP_THRESHOLD_: env.MALLOC_MMAP_THRESHOLD_ ?? '131072' };
 }
 
 export function hookLogPath(stateDir: string): string {

@@ -65,6 +65,14 @@ async function isDirectoryEntry(entry: Dirent, path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Plain code-unit order: the same on every machine whatever its locale, and free, where the first
+ * `localeCompare` loads ICU's collator (11 ms of a 70 ms hook call, measured with --cpu-prof).
+ */
+function compareCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 async function listDir(path: string): Promise<Dirent[]> {
   try {
     return await readdir(path, { withFileTypes: true });
@@ -186,8 +194,8 @@ export async function discoverSessions(roots: string[]): Promise<DiscoveryResult
       if (!session.agents.some((a) => a.agentId === file.agentId)) session.agents.push(file);
     }),
   );
-  for (const session of sessions.values()) session.agents.sort((a, b) => a.agentId.localeCompare(b.agentId));
-  return { sessions: [...sessions.values()].sort((a, b) => a.path.localeCompare(b.path)), warnings };
+  for (const session of sessions.values()) session.agents.sort((a, b) => compareCodeUnits(a.agentId, b.agentId));
+  return { sessions: [...sessions.values()].sort((a, b) => compareCodeUnits(a.path, b.path)), warnings };
 }
 
 /**
@@ -243,7 +251,7 @@ export async function describeSession(root: string, projectPath: string, session
     const owner = await readOwningSessionId(agentPath).catch(() => undefined);
     if (owner === sessionId) await add({ agentId: match[1]!, path: agentPath });
   }
-  agents.sort((a, b) => a.agentId.localeCompare(b.agentId));
+  agents.sort((a, b) => compareCodeUnits(a.agentId, b.agentId));
   return { sessionId, path, projectDir: basename(projectPath), root, size: info.size, mtimeMs: info.mtimeMs, dev: info.dev, ino: info.ino, agents };
 }
 

@@ -3,6 +3,7 @@ import { constants as fsConstants } from 'node:fs';
 import { copyFile, mkdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SyncError } from './errors.js';
+import { unwrapHookCommand } from './hook-command-line.js';
 import type { Failure } from './errors.js';
 
 /**
@@ -109,7 +110,8 @@ export function validateHookEvents(events: readonly string[]): { ok: true; event
 
 /** True for a hook command this tool installed, in its current or its seed form. */
 export function isOurHookCommand(command: string, customCommand?: string): boolean {
-  if (customCommand !== undefined && customCommand.trim() !== '' && command.trim() === customCommand.trim()) {
+  // With or without the start-up prefix it is one entry: an upgrade replaces it instead of adding another.
+  if (customCommand !== undefined && customCommand.trim() !== '' && unwrapHookCommand(command) === unwrapHookCommand(customCommand)) {
     return true;
   }
   return OUR_COMMAND.test(command) || SEED_COMMAND.test(command);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, openSync, closeSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,7 +83,7 @@ export async function runHookCommand(flags: HookFlags): Promise<ExitCodeValue> {
     if (!flags.foreground) {
       // Nothing changed since the last complete sync: done after one stat and one small read.
       if (sessionStampMatches(stateDir, session)) return ExitCode.Ok;
-      spawnDetachedSync(stateDir, flags, sessionId, transcriptPath ?? session.path, event);
+      await spawnDetachedSync(stateDir, flags, sessionId, transcriptPath ?? session.path, event);
       return ExitCode.Ok;
     }
     // Loaded only here: the common paths above (nothing changed, detach) must not pay for undici and Piscina.
@@ -114,7 +113,9 @@ export async function runHookCommand(flags: HookFlags): Promise<ExitCodeValue> {
   return ExitCode.Ok;
 }
 
-function spawnDetachedSync(stateDir: string, flags: GlobalFlags, sessionId: string, transcriptPath: string, event: string): void {
+async function spawnDetachedSync(stateDir: string, flags: GlobalFlags, sessionId: string, transcriptPath: string, event: string): Promise<void> {
+  // Loaded here, not at the top: node:child_process costs ~4 ms, which the nothing-changed path does not need.
+  const { spawn } = await import('node:child_process');
   const cli = fileURLToPath(new URL('../cli.js', import.meta.url));
   const execArgv = import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [];
   const cliPath = import.meta.url.endsWith('.ts') ? cli.replace(/\.js$/, '.ts') : cli;

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { wrapHookCommand } from '../../pipeline/hook-command-line.js';
 import { defaultHookEvents, planHookInstall, planHookUninstall, settingsPathFor, validateHookEvents, writeSettingsWithBackup } from '../../pipeline/hook-settings.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { Output } from '../output.js';
@@ -16,12 +17,15 @@ export interface HooksFlags {
   timeout?: number;
 }
 
-/** `opik-chat-sync hook` when the binary is on PATH, else this very script by absolute path. */
-function defaultHookCommand(env: Record<string, string | undefined>): string {
+/**
+ * `opik-chat-sync hook` when the binary is on PATH, else this very script by absolute path; either way
+ * behind the prefix that keeps NODE_EXTRA_CA_CERTS out of the hook's start-up (hook-command-line.ts).
+ */
+export function defaultHookCommand(env: Record<string, string | undefined>, platform: NodeJS.Platform = process.platform): string {
   const onPath = (env.PATH ?? '').split(delimiter).some((dir) => dir && existsSync(join(dir, 'opik-chat-sync')));
-  if (onPath) return 'opik-chat-sync hook';
+  if (onPath) return wrapHookCommand('opik-chat-sync hook', platform);
   const cli = fileURLToPath(new URL('../cli.js', import.meta.url));
-  return `"${process.execPath}" "${cli}" hook`;
+  return wrapHookCommand(`"${process.execPath}" "${cli}" hook`, platform);
 }
 
 export async function runHooksCommand(action: 'install' | 'uninstall', flags: HooksFlags, output: Output): Promise<ExitCodeValue> {
