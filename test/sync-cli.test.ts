@@ -103,6 +103,18 @@ describe('sync --session / --all against the Opik test server', () => {
     expect(server.traces().every((t) => t.input !== undefined && t.output !== undefined)).toBe(true);
   });
 
+  it('--dry-run works before Opik is configured; a real sync then asks for the key', async () => {
+    await copyOwnFixtureRoot(claude);
+    // No URL, no key: the default is Opik Cloud, which needs one.
+    const bare = cliEnv(join(temp.path, 'home'), { OPIK_CHAT_SYNC_STATE_DIR: state, CLAUDE_CONFIG_DIR: claude });
+    const dry = await runCli(['sync', '--all', '--dry-run'], bare);
+    expect(dry.stdout).toContain('Would sync 3 conversations to Opik (3 new, 0 updated)');
+    const real = await runCli(['sync', '--all'], bare);
+    expect(real.code).toBe(2);
+    expect(real.stderr).toMatch(/needs an API key.*\[OCS_ERR_CONFIG\]/);
+    expect(server.requests).toHaveLength(0);
+  });
+
   it('--dry-run sends nothing and writes no state; --force re-sends with the same ids', async () => {
     await copyOwnFixtureRoot(claude);
     const dry = await runCli(['sync', '--all', '--dry-run', '--verbose'], env);

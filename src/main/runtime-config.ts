@@ -7,11 +7,12 @@ import { readEnvironment, type GlobalFlags } from './runtime-context.js';
 
 // Apart from runtime-context.ts: the hook's fast path needs paths only, not the config parser.
 
-export function resolveConfig(flags: GlobalFlags): ResolvedConfig | Failure {
+export function resolveConfig(flags: GlobalFlags, options: { allowMissingApiKey?: boolean } = {}): ResolvedConfig | Failure {
   const { env, homeDir } = readEnvironment();
   return resolveOpikConfig({
     env,
     homeDir,
+    allowMissingApiKey: options.allowMissingApiKey,
     flags: { url: flags.url, apiKey: flags.apiKey, workspace: flags.workspace, projectName: flags.projectName, configPath: flags.config },
     readFile: (path) => {
       try {

@@ -32,6 +32,8 @@ export interface ResolveConfigInput {
   readFile?: (filePath: string) => string | undefined;
   /** Returns the file mode, or undefined when unknown; used only for the permission warning. */
   statFile?: (filePath: string) => { mode: number } | undefined;
+  /** A dry run sends nothing, so it may run before Opik Cloud's key is set up. */
+  allowMissingApiKey?: boolean;
 }
 
 export interface ResolvedConfig {
@@ -105,7 +107,7 @@ export function resolveOpikConfig(input: ResolveConfigInput): ResolvedConfig | F
   const workspace = values.workspace ?? DEFAULT_WORKSPACE;
   const apiKey = values.apiKey;
 
-  if (isCometCloudHost(host) && apiKey === undefined) {
+  if (isCometCloudHost(host) && apiKey === undefined && input.allowMissingApiKey !== true) {
     return {
       code: 'OCS_ERR_CONFIG',
       message:

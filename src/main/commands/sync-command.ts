@@ -40,7 +40,8 @@ export interface SyncRuntime {
 }
 
 export async function openSyncRuntime(flags: SyncFlags, output: Output, options: { keepWarm?: boolean; signal?: AbortSignal } = {}): Promise<SyncRuntime | Failure> {
-  const config = resolveConfig(flags);
+  // A dry run reads and counts only: it works before the API key is set up (`sync --all --dry-run` first).
+  const config = resolveConfig(flags, { allowMissingApiKey: flags.dryRun === true });
   if (isConfigFailure(config)) return config;
   for (const warning of config.warnings) output.warn(warning);
   const redactor = createRedactor({ enabled: flags.redact !== false, extraPatterns: flags.redactPattern ?? [] });
