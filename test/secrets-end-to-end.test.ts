@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startOpikTestServer, type OpikTestServer } from './support/opik-test-server.js';
 import { copyOwnFixtureRoot, makeTempDir, OWN_SESSION_ID } from './support/fixture-roots.js';
 import { SECRET_FIXTURES } from './support/planted-secrets.js';
-import { cliEnv, runCli } from './support/run-cli.js';
+import { cliEnv, runCli, waitFor } from './support/run-cli.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -55,6 +55,32 @@ describe('secrets', () => {
     await runCli(['sync', '--all', '--force', '--no-redact'], env);
     const raw = JSON.stringify([server.traces(), server.spans()]);
     for (const fixture of SECRET_FIXTURES) expect(raw, fixture.family).toContain(fixture.secret);
+  });
+
+  it('OPIK_CHAT_SYNC_REDACT_PATTERNS reaches the sync a hook starts; a bad one is named', async () => {
+    const { server, claude, state, home } = await setup();
+    await writeSecretSession(claude);
+    const sessionId = '44444444-4444-4444-8444-444444444444';
+    const transcript = join(claude, 'projects', '-home-dev-secrets', `${sessionId}.jsonl`);
+    const env = cliEnv(home, { OPIK_URL_OVERRIDE: server.baseUrl, OPIK_CHAT_SYNC_STATE_DIR: state, CLAUDE_CONFIG_DIR: claude });
+    const withPatterns = { ...env, OPIK_CHAT_SYNC_REDACT_PATTERNS: 'check (this) config\r\n\nFound (these)' };
+    const hook = await runCli(['hook'], withPatterns, JSON.stringify({ session_id: sessionId, transcript_path: transcript, hook_event_name: 'Stop' }));
+    expect(hook.code).toBe(0);
+    expect(await waitFor(() => server.spans().length > 2 && server.traces().length === 1, 15_000)).toBe(true);
+    // The detached child may still be committing: what is in Opik is already final.
+    expect(JSON.stringify(server.traces())).not.toContain('check this config');
+    expect(JSON.stringify(server.spans())).not.toContain('Found these');
+    expect(JSON.stringify(server.traces())).toContain('check [REDACTED');
+
+    // The control: without the variable both phrases arrive.
+    await waitFor(async () => JSON.parse((await runCli(['state', '--show', '--json'], env)).stdout).leases.length === 0, 10_000);
+    await runCli(['sync', '--all', '--force'], env);
+    expect(JSON.stringify(server.traces())).toContain('check this config');
+    expect(JSON.stringify(server.spans())).toContain('Found these');
+
+    const bad = await runCli(['sync', '--all', '--force', '--redact-pattern', 'ok'], { ...env, OPIK_CHAT_SYNC_REDACT_PATTERNS: '(unclosed' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/extraPatterns\[0\] is not a valid regular expression .*1 from OPIK_CHAT_SYNC_REDACT_PATTERNS, then 1 from --redact-pattern/);
   });
 
   it('an invalid --redact-pattern is refused before anything is sent', async () => {

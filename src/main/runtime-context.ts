@@ -21,6 +21,20 @@ export function readEnvironment(): { env: Record<string, string | undefined>; ho
 }
 
 
+export const REDACT_PATTERNS_VARIABLE = 'OPIK_CHAT_SYNC_REDACT_PATTERNS';
+
+/**
+ * Extra redaction patterns from the environment, one per line: the way to give them to syncs a hook or a
+ * watcher starts (Claude Code passes its `env` settings to hooks). `--redact-pattern` adds to them.
+ */
+export function redactPatternsFromEnvironment(): string[] {
+  const { env } = readEnvironment();
+  return (env[REDACT_PATTERNS_VARIABLE] ?? '')
+    .split('\n')
+    .map((line) => line.replace(/\r$/, ''))
+    .filter((line) => line !== '');
+}
+
 export function resolveStateDir(flags: GlobalFlags): string {
   const { env, homeDir } = readEnvironment();
   return flags.stateDir || env.OPIK_CHAT_SYNC_STATE_DIR || defaultStateDir(homeDir);

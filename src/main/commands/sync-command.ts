@@ -9,7 +9,7 @@ import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { Output } from '../output.js';
 import { createParsePool, type ParsePool } from '../parse-pool.js';
 import { isConfigFailure, mappingOptionsFor, resolveConfig } from '../runtime-config.js';
-import { resolveClaudeRoots, resolveStateDir, type GlobalFlags } from '../runtime-context.js';
+import { REDACT_PATTERNS_VARIABLE, redactPatternsFromEnvironment, resolveClaudeRoots, resolveStateDir, type GlobalFlags } from '../runtime-context.js';
 import { selectSessions, type Selector } from '../select-sessions.js';
 import { syncSessions, type SessionOutcome, type SyncEngineOptions } from '../sync-engine.js';
 
@@ -44,8 +44,14 @@ export async function openSyncRuntime(flags: SyncFlags, output: Output, options:
   const config = resolveConfig(flags, { allowMissingApiKey: flags.dryRun === true });
   if (isConfigFailure(config)) return config;
   for (const warning of config.warnings) output.warn(warning);
-  const redactor = createRedactor({ enabled: flags.redact !== false, extraPatterns: flags.redactPattern ?? [] });
-  if ('code' in redactor) return redactor;
+  const fromEnvironment = redactPatternsFromEnvironment();
+  const extraPatterns = [...fromEnvironment, ...(flags.redactPattern ?? [])];
+  const redactor = createRedactor({ enabled: flags.redact !== false, extraPatterns });
+  if ('code' in redactor) {
+    if (fromEnvironment.length === 0) return redactor;
+    const origin = `patterns are numbered from 0: ${fromEnvironment.length} from ${REDACT_PATTERNS_VARIABLE}, then ${flags.redactPattern?.length ?? 0} from --redact-pattern`;
+    return { code: redactor.code, message: `${redactor.message} (${origin})` };
+  }
   const roots = await resolveClaudeRoots(flags);
   if (roots.length === 0) {
     return { code: 'OCS_ERR_CONFIG', message: 'no Claude Code data found (looked for projects/ under CLAUDE_CONFIG_DIR, ~/.config/claude and ~/.claude; use --claude-dir)' };
@@ -78,7 +84,7 @@ export async function openSyncRuntime(flags: SyncFlags, output: Output, options:
     uploader,
     pool,
     // A dry run shows counts and names only: its records carry no content (see MappingOptions.payloads).
-    mapping: mappingOptionsFor(config, flags.redact !== false, flags.redactPattern ?? [], !flags.dryRun),
+    mapping: mappingOptionsFor(config, flags.redact !== false, extraPatterns, !flags.dryRun),
     force: Boolean(flags.force),
     maxChunkBytes: Math.max(1, flags.chunkMb ?? 8) * 1024 * 1024,
     leaseTtlMs: LEASE_TTL_MS,
