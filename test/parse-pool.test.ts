@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createParsePool, type ParsePool } from '../src/main/parse-pool.js';
 import { discoverSessions } from '../src/pipeline/discover-sessions.js';
 import { parseSession } from '../src/pipeline/parse-session.js';
-import { toWireResult } from '../src/pipeline/serialize-parse-result.js';
+import { recordText, toWireResult } from '../src/pipeline/serialize-parse-result.js';
 import type { ParseTask, SessionFile } from '../src/pipeline/session-model.js';
 import { linkRealFixtureRoot, makeTempDir } from './support/fixture-roots.js';
 import { testMappingOptions } from './support/parse-helpers.js';
@@ -47,5 +47,25 @@ describe('Piscina parse pool', () => {
     } finally {
       await lazy.close();
     }
+  });
+
+  it('packs records into transferable blocks of at most 1 MiB; a bigger record gets its own', async () => {
+    const base = await parseSession(taskFor(sessions.find((s) => s.sessionId === 'short')!));
+    const conversation = base.conversations[0]!;
+    const small = Array.from({ length: 3000 }, (_, i) => ({ ...conversation.spans[0]!, id: `span-${i}`, output: { text: 'é'.repeat(500 + (i % 7)) } }));
+    const huge = { ...conversation.spans[0]!, id: 'huge', output: { text: 'x'.repeat(3 * 1024 * 1024) } };
+    const spans = [...small.slice(0, 1500), huge, ...small.slice(1500)];
+    const wire = toWireResult({ ...base, conversations: [{ ...conversation, spans }], agentRecords: [] });
+    // Every view holds exactly its record's JSON, in order.
+    expect(wire.conversations[0]!.spans.map(recordText)).toEqual(spans.map((span) => JSON.stringify(span)));
+    expect(recordText(wire.conversations[0]!.trace)).toBe(JSON.stringify(conversation.trace));
+    const sizes = wire.records.map((buffer) => buffer.byteLength);
+    expect(sizes.filter((size) => size > 1024 * 1024)).toEqual([Buffer.byteLength(JSON.stringify(huge))]);
+    expect(sizes.length).toBeGreaterThan(3);
+    // Distinct, unpooled buffers: a transfer takes exactly these and nothing else.
+    expect(new Set(wire.records).size).toBe(wire.records.length);
+    const views = [wire.conversations[0]!.trace, ...wire.conversations[0]!.spans];
+    expect(views.every((view) => wire.records.includes(view.bytes.buffer as ArrayBuffer))).toBe(true);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(views.reduce((n, view) => n + view.bytes.length, 0));
   });
 });

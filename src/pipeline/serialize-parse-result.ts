@@ -14,8 +14,8 @@ export interface WireConversation extends Omit<MappedConversation, 'trace' | 'sp
 export interface WireParseResult extends Omit<ParseResult, 'conversations' | 'agentRecords'> {
   conversations: WireConversation[];
   agentRecords: Array<{ agentId: string; spans: SerializedRecord[] }>;
-  /** The buffer every record of this result is a view into (a worker transfers it instead of copying). */
-  records: ArrayBuffer;
+  /** The buffers the records of this result are views into (a worker transfers them instead of copying). */
+  records: ArrayBuffer[];
 }
 
 /**
@@ -25,36 +25,54 @@ export interface WireParseResult extends Omit<ParseResult, 'conversations' | 'ag
  * a character on the main thread; the uploader joins byte ranges into request bodies with plain memory
  * copies and never encodes text.
  */
+/** Records go into blocks of this size; glibc's default mmap threshold is 128 KiB. */
+const BLOCK_BYTES = 1024 * 1024;
+
 export function toWireResult(result: ParseResult): WireParseResult {
   const texts: string[] = [];
   const lengths: number[] = [];
-  let total = 0;
   const add = (record: unknown): number => {
     const text = JSON.stringify(record);
     const length = Buffer.byteLength(text);
     texts.push(text);
     lengths.push(length);
-    total += length;
     return texts.length - 1;
   };
   const conversations = result.conversations.map(({ trace, spans, ...rest }) => ({ rest, name: trace.name, trace: add(trace), spans: spans.map(add) }));
   const agentRecords = result.agentRecords.map(({ agentId, spans }) => ({ agentId, spans: spans.map(add) }));
 
-  // Never pooled: a pooled Buffer shares its ArrayBuffer with unrelated small buffers, which a transfer would take along.
-  const buffer = Buffer.allocUnsafeSlow(total);
+  // Records are packed into blocks of at most BLOCK_BYTES (a bigger record gets a buffer of its own): one
+  // buffer of a whole chunk's records would be a multi-MB native block freed on another thread, which
+  // makes glibc raise its mmap threshold and keep that much free memory in every heap (see
+  // read-jsonl-range.ts, takeReadBuffer). Never pooled: a pooled Buffer shares its ArrayBuffer with
+  // unrelated small buffers, which a transfer would take along.
+  const buffers: ArrayBuffer[] = [];
   const views: SerializedRecord[] = [];
+  let block: Buffer | undefined;
   let offset = 0;
   texts.forEach((text, index) => {
     const length = lengths[index]!;
-    buffer.write(text, offset, length, 'utf8');
-    views.push({ bytes: new Uint8Array(buffer.buffer, buffer.byteOffset + offset, length) });
+    if (block === undefined || offset + length > block.length) {
+      let size = length;
+      if (length <= BLOCK_BYTES) {
+        // The rest of the records, up to a block: the last block of a chunk is only as big as it needs.
+        let rest = 0;
+        for (let i = index; i < lengths.length && rest + lengths[i]! <= BLOCK_BYTES; i++) rest += lengths[i]!;
+        size = rest;
+      }
+      block = Buffer.allocUnsafeSlow(size);
+      buffers.push(block.buffer as ArrayBuffer);
+      offset = 0;
+    }
+    block.write(text, offset, length, 'utf8');
+    views.push({ bytes: new Uint8Array(block.buffer, block.byteOffset + offset, length) });
     offset += length;
   });
   return {
     ...result,
     conversations: conversations.map(({ rest, name, trace, spans }) => ({ ...rest, name, trace: views[trace]!, spans: spans.map((i) => views[i]!) })),
     agentRecords: agentRecords.map(({ agentId, spans }) => ({ agentId, spans: spans.map((i) => views[i]!) })),
-    records: buffer.buffer as ArrayBuffer,
+    records: buffers,
   };
 }
 

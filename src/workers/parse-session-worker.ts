@@ -6,9 +6,9 @@ import { toWireResult, type WireParseResult } from '../pipeline/serialize-parse-
 /**
  * Piscina entry: parse one chunk of one session. Errors come back as data in `warnings` wherever a line or
  * file is at fault; a throw here is a bug, and Piscina would drop its code and properties anyway.
- * The records' buffer is transferred, not copied (see serialize-parse-result.ts).
+ * The records' buffers are transferred, not copied (see serialize-parse-result.ts).
  */
 export default async function parseSessionTask(task: ParseTask): Promise<WireParseResult> {
   const result = toWireResult(await parseSession(task));
-  return move({ [transferableSymbol]: [result.records], [valueSymbol]: result }) as unknown as WireParseResult;
+  return move({ [transferableSymbol]: result.records, [valueSymbol]: result }) as unknown as WireParseResult;
 }
