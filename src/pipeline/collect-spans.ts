@@ -1,4 +1,5 @@
 import { classifyUserEntry } from './classify-user-entry.js';
+import { clipText, originalLength } from './clip-text.js';
 import type { JsonObject, JsonValue, OpikErrorInfo, OpikSpanType } from './opik-records.js';
 import { contentBlocks, userText, type ContentBlock, type TranscriptEntry, type Usage } from './transcript-entry.js';
 import { mapUsage, usageWeight } from './map-usage.js';
@@ -53,9 +54,6 @@ function omitFileContents(input: JsonObject | undefined): JsonObject | undefined
   return copy;
 }
 
-export function clipText(text: string, maxChars: number): string {
-  return text.length > maxChars ? `${text.slice(0, maxChars)}…[truncated ${text.length - maxChars} chars]` : text;
-}
 
 /**
  * Large values (Read results, whole files in Edit inputs) are cut while parsing, so memory stays bounded.
@@ -84,7 +82,8 @@ export function clipJson(value: unknown, maxChars: number, depth = 0): JsonValue
     const source = value as Record<string, unknown>;
     if ((source.type === 'image' || source.type === 'document') && source.source && typeof source.source === 'object') {
       const media = source.source as { media_type?: unknown; data?: unknown };
-      const bytes = typeof media.data === 'string' ? Math.floor((media.data.length * 3) / 4) : 0;
+      // A huge line's base64 arrives cut already (clip-json-text.ts); its marker keeps the true length.
+      const bytes = typeof media.data === 'string' ? Math.floor((originalLength(media.data) * 3) / 4) : 0;
       return { type: source.type, media_type: typeof media.media_type === 'string' ? media.media_type : 'unknown', omitted_bytes: bytes };
     }
     let copy: JsonObject | undefined;

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { describePrompt } from './classify-user-entry.js';
-import { clipText, type SpanCollector, type SpanDraft } from './collect-spans.js';
+import { clipText } from './clip-text.js';
+import type { SpanCollector, SpanDraft } from './collect-spans.js';
 import { mapUsage } from './map-usage.js';
 import type { JsonObject, OpikSpan, OpikTrace } from './opik-records.js';
 import type { AgentLink, ConversationIdentity, MappedConversation, ParseTask } from './session-model.js';

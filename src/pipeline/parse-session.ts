@@ -133,7 +133,7 @@ async function parseAgentFile(agent: AgentFile, meta: AgentMeta, parentKey: stri
   }
   const end = size > 0 ? await findCompleteEnd(agent.path, 0, size) : 0;
   const seen = new Set<string>();
-  for await (const line of readJsonlRange(agent.path, 0, end, 1)) {
+  for await (const line of readJsonlRange(agent.path, 0, end, 1, { clipStringsOver: limits.maxFieldChars })) {
     if (line.error !== undefined) {
       warnings.push({ file: agent.path, line: line.line, message: line.error });
       continue;
@@ -187,7 +187,8 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
   let firstPrompt: { offset: number; line: number } | undefined;
   let usesLineKeys = false;
 
-  for await (const line of readJsonlRange(session.path, startOffset, end, startLine)) {
+  // Strings are cut to the field limit anyway: huge lines are cut while read, never held whole.
+  for await (const line of readJsonlRange(session.path, startOffset, end, startLine, { clipStringsOver: task.options.maxFieldChars })) {
     if (segment && !firstPrompt) {
       // Lines before the segment's first prompt belong to the previous segment, which reports them.
       if (stopOffset !== undefined && line.offset >= stopOffset) {

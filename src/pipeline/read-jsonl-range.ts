@@ -1,5 +1,6 @@
-import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
+import { createJsonTextClipper, type JsonTextClipper } from './clip-json-text.js';
 import { jsonlParser } from 'stream-json/jsonl/parser.js';
 
 /** One line of a JSONL file: its position, and either the parsed value or why it could not be parsed. */
@@ -10,6 +11,22 @@ export type JsonlLine =
 const NEWLINE = 0x0a;
 const TAIL_SCAN_BYTES = 64 * 1024;
 const READ_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * One read buffer per reader, reused across reads and calls, where a read stream allocates a fresh one
+ * per read. glibc raises its mmap threshold to the size of every large block freed (up to 32 MiB) and
+ * then keeps up to twice that free in each thread's heap, never trimmed: a steady churn of multi-MB
+ * native buffers is what kept a sync's peak RSS far above its live data (bench/README.md).
+ */
+const spareReadBuffers: Buffer[] = [];
+
+function takeReadBuffer(): Buffer {
+  return spareReadBuffers.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK_BYTES);
+}
+
+function returnReadBuffer(buffer: Buffer): void {
+  if (spareReadBuffers.length < 4) spareReadBuffers.push(buffer);
+}
 
 /**
  * Offset just past the last `\n` at or after `from` (or `from` when none): everything before it is complete
@@ -78,11 +95,24 @@ interface ParseError {
  * front end reports neither byte offsets nor line numbers, and both are needed: offsets for exact resume,
  * line numbers for warnings that name `file:line`. A broken line is yielded as an error, never thrown.
  */
+export interface ReadJsonlOptions {
+  /**
+   * Clip string values longer than this many characters while reading lines of at least
+   * HUGE_LINE_BYTES, so such a line is never held whole (clip-json-text.ts); values come out as
+   * clipText(value, clipStringsOver) would make them. Off when undefined.
+   */
+  clipStringsOver?: number;
+}
+
+/** Lines shorter than this go straight to JSON.parse: holding them whole costs little. */
+export const HUGE_LINE_BYTES = 4 * 1024 * 1024;
+
 export async function* readJsonlRange(
   path: string,
   start: number,
   end: number,
   firstLine: number,
+  options: ReadJsonlOptions = {},
 ): AsyncGenerator<JsonlLine> {
   if (end <= start) return;
   const parseLine = jsonlParser({
@@ -91,15 +121,21 @@ export async function* readJsonlRange(
     }),
   }) as (text: string) => { key: number; value: unknown } | symbol;
 
-  let pending: Buffer[] = [];
+  // A line that spans reads is decoded piece by piece (the decoder keeps a character cut by a read) and
+  // joined as text, never as one big Buffer: see takeReadBuffer for why big native buffers are avoided.
+  const decoder = new StringDecoder('utf8');
+  let pendingText = '';
   let pendingBytes = 0;
   let lineStart = start;
   let lineNumber = firstLine;
 
-  const toLine = (parts: Buffer[], bytes: number): JsonlLine | undefined => {
-    const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes);
-    let text = joined.toString('utf8');
-    if (text.endsWith('\r')) text = text.slice(0, -1);
+  const clipOver = options.clipStringsOver;
+  // A clipper once the current line has grown past the huge-line size (lines spanning reads only).
+  let clipper: JsonTextClipper | undefined;
+  const hugeFrom = clipOver === undefined ? Infinity : Math.max(HUGE_LINE_BYTES, 2 * clipOver);
+
+  const toLine = (rawText: string, bytes: number): JsonlLine | undefined => {
+    const text = rawText.endsWith('\r') ? rawText.slice(0, -1) : rawText;
     const offset = lineStart;
     const line = lineNumber;
     if (text.trim() === '') return undefined;
@@ -112,29 +148,55 @@ export async function* readJsonlRange(
     return { offset, length: bytes + 1, line, value };
   };
 
-  const stream = createReadStream(path, { start, end: end - 1, highWaterMark: READ_CHUNK_BYTES });
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    let from = 0;
-    for (;;) {
-      const index = chunk.indexOf(NEWLINE, from);
-      if (index < 0) break;
-      const piece = chunk.subarray(from, index);
-      pending.push(piece);
-      pendingBytes += piece.length;
-      const parsed = toLine(pending, pendingBytes);
-      lineStart += pendingBytes + 1;
-      lineNumber += 1;
-      pending = [];
-      pendingBytes = 0;
-      from = index + 1;
-      if (parsed) yield parsed;
+  const handle = await open(path, 'r');
+  const buffer = takeReadBuffer();
+  try {
+    for (let position = start; position < end; ) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      const chunk = buffer.subarray(0, bytesRead);
+      let from = 0;
+      for (;;) {
+        const index = chunk.indexOf(NEWLINE, from);
+        if (index < 0) break;
+        const bytes = pendingBytes + index - from;
+        let parsed: JsonlLine | undefined;
+        if (clipper !== undefined) {
+          clipper.write(decoder.end(chunk.subarray(from, index)));
+          const clipped = clipper.end();
+          clipper = undefined;
+          parsed = 'text' in clipped ? toLine(clipped.text, bytes) : { offset: lineStart, length: bytes + 1, line: lineNumber, error: `invalid JSON: ${clipped.error}` };
+        } else {
+          const text = pendingBytes === 0 ? chunk.toString('utf8', from, index) : pendingText + decoder.end(chunk.subarray(from, index));
+          parsed = toLine(text, bytes);
+        }
+        lineStart += bytes + 1;
+        lineNumber += 1;
+        pendingText = '';
+        pendingBytes = 0;
+        from = index + 1;
+        if (parsed) yield parsed;
+      }
+      if (from < chunk.length) {
+        // The buffer is read into again: keep the start of the line as text, or hand it to the clipper.
+        const piece = decoder.write(chunk.subarray(from));
+        pendingBytes += chunk.length - from;
+        if (clipper !== undefined) {
+          clipper.write(piece);
+        } else if (pendingBytes >= hugeFrom) {
+          clipper = createJsonTextClipper(clipOver!);
+          clipper.write(pendingText);
+          clipper.write(piece);
+          pendingText = '';
+        } else {
+          pendingText += piece;
+        }
+      }
     }
-    if (from < chunk.length) {
-      // Copy: the stream may reuse its chunk buffer, and a long line spans many chunks.
-      const rest = Buffer.from(chunk.subarray(from));
-      pending.push(rest);
-      pendingBytes += rest.length;
-    }
+  } finally {
+    returnReadBuffer(buffer);
+    await handle.close();
   }
   // `end` is always just past a newline, so nothing is left over; a leftover means the file changed under us.
   if (pendingBytes > 0) {

@@ -12,7 +12,8 @@ export async function summarizeSession(path: string, size: number): Promise<Sess
   const meta: SessionSummaryMeta = { messageCount: 0 };
   const end = await findCompleteEnd(path, 0, size).catch(() => 0);
   let aiTitle: string | undefined;
-  for await (const line of readJsonlRange(path, 0, end, 1)) {
+  // Only titles and a prompt's start are kept: a huge line's long strings are cut while it is read.
+  for await (const line of readJsonlRange(path, 0, end, 1, { clipStringsOver: 100_000 })) {
     const entry = asEntry(line.value);
     if (!entry) continue;
     if (entry.type === 'user' || entry.type === 'assistant') meta.messageCount += 1;

@@ -1,0 +1,65 @@
+import { appendFile, mkdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateCorpus } from '../bench/generate-corpus.js';
+import { clipJson } from '../src/pipeline/collect-spans.js';
+import { discoverSessions } from '../src/pipeline/discover-sessions.js';
+import { HUGE_LINE_BYTES, readJsonlRange, type JsonlLine } from '../src/pipeline/read-jsonl-range.js';
+import { makeTempDir } from './support/fixture-roots.js';
+
+const MAX_CHARS = 100_000;
+
+let temp: { path: string; remove: () => Promise<void> };
+beforeAll(async () => {
+  temp = await makeTempDir();
+});
+afterAll(async () => temp.remove());
+
+async function readAll(path: string, clip: boolean): Promise<JsonlLine[]> {
+  const { size } = await stat(path);
+  const lines: JsonlLine[] = [];
+  for await (const line of readJsonlRange(path, 0, size, 1, clip ? { clipStringsOver: MAX_CHARS } : {})) lines.push(line);
+  return lines;
+}
+
+/** What the span collector keeps of a line: every value through clipJson; of an error, that there is one. */
+function kept(lines: JsonlLine[]): unknown[] {
+  return lines.map((line) => ({ ...line, value: line.value === undefined ? undefined : clipJson(line.value, MAX_CHARS), error: line.error?.split(':')[0] }));
+}
+
+describe('huge lines are cut while read', () => {
+  it('gives what parsing them whole and clipping gives, on generated sessions with 6 MB lines', async () => {
+    const root = join(temp.path, 'generated');
+    await generateCorpus({ root, seed: 3, totalBytes: 40e6, largestSessionBytes: 40e6, projects: 1, maxLineBytes: 6e6 });
+    const { sessions } = await discoverSessions([root]);
+    let huge = 0;
+    for (const session of sessions) {
+      for (const path of [session.path, ...session.agents.map((a) => a.path)]) {
+        const whole = await readAll(path, false);
+        const cut = await readAll(path, true);
+        huge += whole.filter((line) => line.length > HUGE_LINE_BYTES).length;
+        expect(kept(cut), path).toEqual(kept(whole));
+      }
+    }
+    expect(huge).toBeGreaterThan(0);
+  });
+
+  it('keeps the true size of cut base64, names broken huge lines, and goes on', async () => {
+    const dir = join(temp.path, 'hand');
+    await mkdir(dir, { recursive: true });
+    const path = join(dir, 'session.jsonl');
+    const base64 = 'QUJD'.repeat(1_500_000);
+    const image = { type: 'user', uuid: 'u1', message: { role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: base64 } }, { type: 'text', text: `see ${'é'.repeat(3_000_000)}` }] } };
+    await writeFile(path, `${JSON.stringify(image)}\n`);
+    // Broken in the part that is dropped: JSON.parse would refuse it, so must the cut read.
+    await appendFile(path, `{"type":"user","text":"${'z'.repeat(5_000_000)}\\q tail"}\n{"type":"summary","summary":"after"}\r\n`);
+    const whole = await readAll(path, false);
+    const cut = await readAll(path, true);
+    expect(kept(cut)).toEqual(kept(whole));
+    const block = (clipJson(cut[0]!.value, MAX_CHARS) as { message: { content: Array<Record<string, unknown>> } }).message.content[0]!;
+    expect(block).toEqual({ type: 'image', media_type: 'image/png', omitted_bytes: 4_500_000 });
+    expect(whole[1]!.error).toMatch(/^invalid JSON/);
+    expect(cut[1]).toMatchObject({ line: 2, offset: whole[1]!.offset, length: whole[1]!.length, error: expect.stringMatching(/^invalid JSON: bad escape/) as unknown });
+    expect(cut[2]).toMatchObject({ line: 3, value: { type: 'summary', summary: 'after' } });
+  });
+});
