@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { splitIntoBatches } from '../src/pipeline/batch-records.js';
+import { bodyBuffer, bodyPieces, splitIntoBatches } from '../src/pipeline/batch-records.js';
 import { toWireResult } from '../src/pipeline/serialize-parse-result.js';
 import type { ParseResult } from '../src/pipeline/session-model.js';
 import type { Failure } from '../src/pipeline/errors.js';
@@ -40,8 +40,8 @@ describe('splitIntoBatches', () => {
     const batches = splitIntoBatches(items, 'traces');
     expect(batches.map((b) => b.items.length)).toEqual([1000, 1000, 500]);
     for (const batch of batches) {
-      expect(batch.bytes).toBe(batch.body.length);
-      expect(JSON.parse(batch.body.toString('utf8'))).toEqual({ traces: batch.items });
+      expect(batch.bytes).toBe(bodyBuffer(batch).length);
+      expect(JSON.parse(bodyBuffer(batch).toString('utf8'))).toEqual({ traces: batch.items });
     }
     expect(batches.flatMap((b) => b.items)).toEqual(items);
   });
@@ -53,8 +53,28 @@ describe('splitIntoBatches', () => {
     expect(new Set(traces.map((t) => t.bytes.buffer)).size).toBe(1);
     const batches = splitIntoBatches(traces, 'traces', { maxBytes: 100_000 });
     expect(batches.length).toBeGreaterThan(2);
-    for (const batch of batches) expect(batch.bytes).toBe(batch.body.length);
-    expect(batches.flatMap((b) => (JSON.parse(b.body.toString('utf8')) as { traces: unknown[] }).traces)).toEqual(records);
+    for (const batch of batches) expect(batch.bytes).toBe(bodyBuffer(batch).length);
+    expect(batches.flatMap((b) => (JSON.parse(bodyBuffer(b).toString('utf8')) as { traces: unknown[] }).traces)).toEqual(records);
+  });
+
+  it('sends a body as pieces of at most 64 KiB, big records as they are, fresh for every attempt', () => {
+    const records = Array.from({ length: 900 }, (_, i) => ({ ...exampleTrace(), name: `trace ${i} é中😀`, metadata: { i, pad: 'x'.repeat(i % 6 === 0 ? 70_000 : 300) } }));
+    const wire = toWireResult({ ...emptyParseResult(), conversations: records.map((trace, i) => ({ key: `k${i}`, identity: { traceId: trace.id, epochMs: 0 }, fingerprint: '', startOffset: 0, startLine: 1, trace, spans: [], isOpen: false })) });
+    const traces = wire.conversations.map((c) => c.trace);
+    const [batch] = splitIntoBatches(traces, 'traces');
+    const pieces = [...bodyPieces(batch!)];
+    const big = new Set(traces.filter((t) => t.bytes.length >= 64 * 1024).map((t) => t.bytes));
+    expect(big.size).toBe(150);
+    for (const piece of pieces) expect(piece.length <= 64 * 1024 || big.has(piece)).toBe(true);
+    // Big records go out without a copy: the very views the parser made.
+    expect(pieces.filter((piece) => big.has(piece))).toHaveLength(150);
+    expect(Buffer.concat(pieces).length).toBe(batch!.bytes);
+    expect(JSON.parse(Buffer.concat(pieces).toString('utf8'))).toEqual({ traces: records });
+    // A retry gets new pieces: the socket may still hold the first attempt's.
+    const again = [...bodyPieces(batch!)];
+    const copied = pieces.filter((piece) => !big.has(piece));
+    expect(copied.length).toBeGreaterThan(0);
+    for (const piece of again.filter((p) => !big.has(p))) expect(copied.some((p) => p.buffer === piece.buffer)).toBe(false);
   });
 
   it('splits on the byte cap and sends an oversized item alone', () => {
@@ -63,9 +83,9 @@ describe('splitIntoBatches', () => {
     const items = [small, small, small, huge, small, small];
     const batches = splitIntoBatches(items, 'spans', { maxBytes: 300 });
     for (const batch of batches) {
-      expect(batch.bytes).toBe(batch.body.length);
+      expect(batch.bytes).toBe(bodyBuffer(batch).length);
       if (!batch.items.includes(huge)) expect(batch.bytes).toBeLessThanOrEqual(300);
-      expect(JSON.parse(batch.body.toString('utf8'))).toEqual({ spans: batch.items });
+      expect(JSON.parse(bodyBuffer(batch).toString('utf8'))).toEqual({ spans: batch.items });
     }
     expect(batches.find((b) => b.items.includes(huge))?.items).toEqual([huge]);
     expect(batches.flatMap((b) => b.items)).toEqual(items);

@@ -1,8 +1,9 @@
+import { Readable } from 'node:stream';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { createHttpPool } from './load-undici-pool.js';
 import type { Failure } from './errors.js';
 import type { OpikSpan, OpikTrace } from './opik-records.js';
-import { splitIntoBatches, type RecordBatch } from './batch-records.js';
+import { bodyPieces, splitIntoBatches, type RecordBatch } from './batch-records.js';
 import type { SerializedRecord } from './serialize-parse-result.js';
 import { createTokenBucket } from './token-bucket.js';
 
@@ -104,7 +105,7 @@ export function createOpikUploader(config: OpikUploaderConfig): OpikUploader {
     return config.apiKey ? text.split(config.apiKey).join('[redacted]') : text;
   }
 
-  async function send(method: 'GET' | 'POST', path: string, body: string | Buffer | undefined, headers: Record<string, string>, timeoutMs: number): Promise<HttpAnswer> {
+  async function send(method: 'GET' | 'POST', path: string, body: string | Readable | undefined, headers: Record<string, string>, timeoutMs: number): Promise<HttpAnswer> {
     // One controller per request for both the timeout and the user's signal; a listener rather
     // than AbortSignal.any, which leaks on a long-lived parent signal in Node 20.
     const controller = new AbortController();
@@ -190,7 +191,9 @@ export function createOpikUploader(config: OpikUploaderConfig): OpikUploader {
       let result: AttemptResult;
       stats.requests += 1;
       try {
-        result = classify(await send('POST', path, batch.body, writeHeaders, requestTimeoutMs));
+        // The body goes out in pieces, with its length up front (not chunked): see batch-records.ts.
+        const headers = { ...writeHeaders, 'content-length': String(batch.bytes) };
+        result = classify(await send('POST', path, Readable.from(bodyPieces(batch), { objectMode: false }), headers, requestTimeoutMs));
       } catch (error) {
         result = userSignal?.aborted ? { kind: 'aborted' } : { kind: 'retry', reason: describeNetworkError(error) };
       }
