@@ -15,8 +15,13 @@ export interface ParsePool {
 
 /** Work below this many bytes is parsed on the main thread: starting a worker costs more than it saves. */
 export const INLINE_THRESHOLD_BYTES = 4 * 1024 * 1024;
-/** Enough for a 50 MB line (buffer, string and parsed copy), small enough to keep peak RSS in budget. */
+/**
+ * A cap, not a size: V8 lets a busy heap grow far past what is live, and a cap makes it collect instead.
+ * Huge lines are cut while read (clip-json-text.ts), so no line needs more than a few field limits.
+ */
 const WORKER_OLD_SPACE_MB = 256;
+/** 8 MB instead of 16: peak RSS of the 1 GB sync 244-266 MiB against 262-293, at the same speed (bench/README.md). */
+const WORKER_YOUNG_SPACE_MB = 8;
 
 function workerLocation(): { filename: string; execArgv: string[] } {
   const here = import.meta.url;
@@ -48,8 +53,7 @@ export function createParsePool(options: { threads?: number; keepWarm?: boolean;
         maxThreads,
         // Piscina's default idleTimeout of 0 respawns threads after every idle moment (libs.md §2).
         idleTimeout: options.keepWarm ? 2 ** 31 - 1 : 30_000,
-        // V8 lets a busy heap grow far past what is live; a cap makes it collect instead (peak RSS budget).
-        resourceLimits: { maxOldGenerationSizeMb: WORKER_OLD_SPACE_MB, maxYoungGenerationSizeMb: 16 },
+        resourceLimits: { maxOldGenerationSizeMb: WORKER_OLD_SPACE_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_SPACE_MB },
       });
       return started;
     });
