@@ -51,15 +51,13 @@ export async function resolveClaudeRoots(flags: GlobalFlags): Promise<string[]> 
 }
 
 /**
- * Environment for a sync process we start ourselves (the hook's detached child). glibc raises its mmap
- * threshold after every large free, so the multi-megabyte buffers of a big sync end up in heap arenas it
- * never returns: a fixed threshold took the peak RSS of a 1 GB sync from 389 to 306 MiB (bench/README.md).
- * Ignored by other C libraries; an explicit setting of the user's wins. The installed hook line moved
- * NODE_EXTRA_CA_CERTS aside to start fast; the sync talks to Opik, so it gets it back.
+ * Environment for a sync process we start ourselves (the hook's detached child). The installed hook line
+ * moved NODE_EXTRA_CA_CERTS aside to start fast (hook-command-line.ts); the sync talks to Opik, so it
+ * gets it back. (It also used to get a fixed glibc mmap threshold; since big native buffers are no
+ * longer freed over and over, that made no difference: 1 GB sync 254-261 MiB with it, 248 without.)
  */
 export function childEnvironment(): Record<string, string | undefined> {
-  const { env } = readEnvironment();
-  return { ...restoreCaCertsVariable(env), MALLOC_MMAP_THRESHOLD_: env.MALLOC_MMAP_THRESHOLD_ ?? '131072' };
+  return restoreCaCertsVariable(readEnvironment().env);
 }
 
 export function hookLogPath(stateDir: string): string {
