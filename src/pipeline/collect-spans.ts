@@ -275,6 +275,8 @@ export class SpanCollector {
             traceback: clipText(errorText, this.maxFieldChars),
           };
         }
+        // The tail fallback (CLIs without toolUseResult.agentId) cannot see past a cut: a result longer than
+        // the field limit in a line over 4 MiB arrives cut while read (clip-json-text.ts): only toolUseResult links it.
         const agentId = readSpawnedAgentId(entry.toolUseResult) ?? AGENT_ID_TAIL.exec(resultText.slice(-2000))?.[1];
         if (agentId) this.agentLinks.set(agentId, block.tool_use_id);
       }
