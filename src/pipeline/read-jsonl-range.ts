@@ -88,17 +88,10 @@ interface ParseError {
   readonly parseError: string;
 }
 
-/**
- * Stream the complete lines of `[start, end)` through stream-json's JSONL line parser.
- *
- * We split lines ourselves (a Buffer scan, no line-length cap, CRLF tolerated) because the parser's own
- * front end reports neither byte offsets nor line numbers, and both are needed: offsets for exact resume,
- * line numbers for warnings that name `file:line`. A broken line is yielded as an error, never thrown.
- */
 export interface ReadJsonlOptions {
   /**
    * Clip string values longer than this many characters while reading lines of at least
-   * HUGE_LINE_BYTES, so such a line is never held whole (clip-json-text.ts); values come out as
+   * HUGE_LINE_BYTES (and twice this limit), so such a line is never held whole (clip-json-text.ts); values come out as
    * clipText(value, clipStringsOver) would make them. Off when undefined.
    */
   clipStringsOver?: number;
@@ -107,6 +100,13 @@ export interface ReadJsonlOptions {
 /** Lines shorter than this go straight to JSON.parse: holding them whole costs little. */
 export const HUGE_LINE_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Stream the complete lines of `[start, end)` through stream-json's JSONL line parser.
+ *
+ * We split lines ourselves (a Buffer scan, no line-length cap, CRLF tolerated) because the parser's own
+ * front end reports neither byte offsets nor line numbers, and both are needed: offsets for exact resume,
+ * line numbers for warnings that name `file:line`. A broken line is yielded as an error, never thrown.
+ */
 export async function* readJsonlRange(
   path: string,
   start: number,
