@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createJsonTextClipper } from '../src/pipeline/clip-json-text.js';
 import { clipText, originalLength } from '../src/pipeline/clip-text.js';
-
-/** A small seeded generator (mulberry32): the same cases on every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createSeededRandom } from './support/opik-test-server-faults.js';
 
 const ALPHABET = ['a', 'b', ' ', 'é', '中', '😀', '"', '\\', '\n', '\t', '\u0001', '/', '…', '\ud800'];
 
@@ -60,7 +49,7 @@ function clipInPieces(text: string, maxChars: number, next: () => number): Retur
 
 describe('createJsonTextClipper', () => {
   it('gives exactly what clipText on every string would, whatever the piece boundaries', () => {
-    const next = random(7);
+    const next = createSeededRandom(7);
     for (let round = 0; round < 3000; round++) {
       // Keys are clipped like values; ours are at most 4 characters, transcript keys never near the limit.
       const maxChars = 4 + Math.floor(next() * 40);
