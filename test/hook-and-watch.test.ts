@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -6,7 +5,7 @@ import { discoverSessions } from '../src/pipeline/discover-sessions.js';
 import { startOpikTestServer, type OpikTestServer } from './support/opik-test-server.js';
 import { copyOwnFixtureRoot, linkRealFixtureRoot, makeTempDir, OWN_SESSION_ID } from './support/fixture-roots.js';
 import { parseWholeSession } from './support/parse-helpers.js';
-import { CLI, cliEnv, runCli, startCli, waitFor, type CliResult } from './support/run-cli.js';
+import { CLI, cliEnv, runCli, startCli, startProcess, waitFor, type CliResult } from './support/run-cli.js';
 
 let server: OpikTestServer;
 let temp: { path: string; remove: () => Promise<void> };
@@ -131,13 +130,7 @@ describe('hooks install / uninstall', () => {
 
 /** A hook line as Claude Code runs it outside Windows: `sh -c`, the hook JSON on stdin. */
 function runShellLine(command: string, lineEnv: NodeJS.ProcessEnv, stdin: string): Promise<CliResult> {
-  const child = spawn('/bin/sh', ['-c', command], { env: lineEnv, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin.end(stdin);
-  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return startProcess('/bin/sh', ['-c', command], lineEnv, stdin).done;
 }
 
 describe('the installed hook line', () => {

@@ -21,7 +21,12 @@ export function cliEnv(home: string, extra: Record<string, string> = {}): NodeJS
 }
 
 export function startCli(args: string[], env: NodeJS.ProcessEnv, stdin?: string): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  return startProcess(process.execPath, [CLI, ...args], env, stdin);
+}
+
+/** Any program (the CLI, a shell running an installed hook line) with its output collected. */
+export function startProcess(program: string, args: string[], env: NodeJS.ProcessEnv, stdin?: string): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(program, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
