@@ -21,11 +21,11 @@ export interface HooksFlags {
  * `opik-chat-sync hook` when the binary is on PATH, else this very script by absolute path; either way
  * behind the prefix that keeps NODE_EXTRA_CA_CERTS out of the hook's start-up (hook-command-line.ts).
  */
-export function defaultHookCommand(env: Record<string, string | undefined>, platform: NodeJS.Platform = process.platform): string {
+function defaultHookCommand(env: Record<string, string | undefined>): string {
   const onPath = (env.PATH ?? '').split(delimiter).some((dir) => dir && existsSync(join(dir, 'opik-chat-sync')));
-  if (onPath) return wrapHookCommand('opik-chat-sync hook', platform);
+  if (onPath) return wrapHookCommand('opik-chat-sync hook', process.platform);
   const cli = fileURLToPath(new URL('../cli.js', import.meta.url));
-  return wrapHookCommand(`"${process.execPath}" "${cli}" hook`, platform);
+  return wrapHookCommand(`"${process.execPath}" "${cli}" hook`, process.platform);
 }
 
 export async function runHooksCommand(action: 'install' | 'uninstall', flags: HooksFlags, output: Output): Promise<ExitCodeValue> {
