@@ -1,5 +1,5 @@
 import { basename, dirname, join, sep } from 'node:path';
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { watch } from 'chokidar';
 import { describeSession, discoverSessions } from '../pipeline/discover-sessions.js';
 import { ExitCode, type ExitCodeValue } from './exit-codes.js';
@@ -56,13 +56,15 @@ export async function runWatch(runtime: SyncRuntime, flags: SyncFlags, output: O
   const again = new Set<string>();
   const failures = new Map<string, number>();
   let fatalCode: ExitCodeValue | undefined;
+  /** Set once the watcher stops: late events and rescans schedule nothing. */
+  let closed = false;
   let stop: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
     stop = resolve;
   });
 
   const schedule = (ref: SessionRef, delayMs = debounceMs): void => {
-    if (signal.aborted) return;
+    if (signal.aborted || closed) return;
     const key = `${ref.projectPath}\u0000${ref.sessionId}`;
     clearTimeout(timers.get(key));
     timers.set(
@@ -131,6 +133,21 @@ export async function runWatch(runtime: SyncRuntime, flags: SyncFlags, output: O
     schedule(ref);
   };
 
+  // chokidar lists a new directory, then starts watching it: a file written between the two is seen by
+  // neither (chokidar#1471, still in v5), e.g. a new project's first session or a new subagents folder.
+  // So a new directory is listed once more, after chokidar has set up its watch.
+  const rescanDirectory = async (dir: string, depth: number): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const path = join(dir, entry.name);
+      if (entry.isFile()) onPath(path);
+      else if (entry.isDirectory() && depth > 0) await rescanDirectory(path, depth - 1);
+    }
+  };
+  const onDirectory = (dir: string): void => {
+    if (signal.aborted || closed || !runtime.roots.some((root) => dir.startsWith(join(root, 'projects') + sep))) return;
+    setTimeout(() => void rescanDirectory(dir, 2), Math.min(debounceMs, 500)).unref();
+  };
+
   const watcher = watch(
     runtime.roots.map((r) => join(r, 'projects')),
     {
@@ -140,7 +157,7 @@ export async function runWatch(runtime: SyncRuntime, flags: SyncFlags, output: O
       ignored: (path, stats) => Boolean(stats?.isFile() && !path.endsWith('.jsonl')),
     },
   );
-  watcher.on('add', onPath).on('change', onPath);
+  watcher.on('add', onPath).on('change', onPath).on('addDir', onDirectory);
   watcher.on('error', (error) => output.warn(`watcher: ${(error as Error).message}`));
   await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   output.line(`Monitoring ${projects.size} Claude projects in ${runtime.roots.join(', ')} (debounce ${debounceMs} ms). Press Ctrl+C to stop.`);
@@ -152,6 +169,7 @@ export async function runWatch(runtime: SyncRuntime, flags: SyncFlags, output: O
   const onAbort = (): void => stop();
   signal.addEventListener('abort', onAbort, { once: true });
   await stopped;
+  closed = true;
   signal.removeEventListener('abort', onAbort);
   clearInterval(maintenance);
   for (const timer of timers.values()) clearTimeout(timer);
