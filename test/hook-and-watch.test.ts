@@ -193,7 +193,7 @@ describe('sync --watch', () => {
       const newDir = join(claude, 'projects', '-tmp-new-project');
       await mkdir(newDir, { recursive: true });
       await writeFile(join(newDir, '33333333-3333-4333-8333-333333333333.jsonl'), JSON.stringify({ type: 'user', uuid: 'n1', parentUuid: null, sessionId: '33333333-3333-4333-8333-333333333333', timestamp: '2026-11-20T12:00:00.000Z', cwd: '/tmp/new-project', message: { role: 'user', content: 'Hello new project' } }) + '\n');
-      expect(await waitFor(() => server.traces().some((t) => t.name === 'Hello new project'), 10_000)).toBe(true);
+      expect(await waitFor(() => server.traces().some((t) => t.name === 'Hello new project'), 10_000), `watcher output:\n${stdout}`).toBe(true);
     } finally {
       watcher.child.kill('SIGTERM');
     }
