@@ -54,7 +54,6 @@ function omitFileContents(input: JsonObject | undefined): JsonObject | undefined
   return copy;
 }
 
-
 /**
  * Large values (Read results, whole files in Edit inputs) are cut while parsing, so memory stays bounded.
  * Copy-on-write: a value with nothing to cut or replace is returned as is (no allocation), which keeps

@@ -188,7 +188,7 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
   let usesLineKeys = false;
 
   // Strings are cut to the field limit anyway: huge lines are cut while read, never held whole.
-  for await (const line of readJsonlRange(session.path, startOffset, end, startLine, { clipStringsOver: task.options.maxFieldChars })) {
+  for await (const line of readJsonlRange(session.path, startOffset, end, startLine, { clipStringsOver: limits.maxFieldChars })) {
     if (segment && !firstPrompt) {
       // Lines before the segment's first prompt belong to the previous segment, which reports them.
       if (stopOffset !== undefined && line.offset >= stopOffset) {
