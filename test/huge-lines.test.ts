@@ -18,7 +18,7 @@ afterAll(async () => temp.remove());
 async function readAll(path: string, clip: boolean): Promise<JsonlLine[]> {
   const { size } = await stat(path);
   const lines: JsonlLine[] = [];
-  for await (const line of readJsonlRange(path, 0, size, 1, clip ? { clipStringsOver: MAX_CHARS } : {})) lines.push(line);
+  for (const line of readJsonlRange(path, 0, size, 1, clip ? { clipStringsOver: MAX_CHARS } : {})) lines.push(line);
   return lines;
 }
 

@@ -7,7 +7,7 @@ import type { JsonObject, OpikSpan, OpikTrace } from './opik-records.js';
 import type { AgentLink, ConversationIdentity, MappedConversation, ParseTask } from './session-model.js';
 import { createStableUuidV7 } from './stable-uuid-v7.js';
 import type { TurnState } from './parse-session.js';
-import { contentBlocks } from './transcript-entry.js';
+import { contentBlocks, TASK_TOOLS } from './transcript-entry.js';
 import { getRedactor } from './redactor-cache.js';
 
 /** A subagent transcript (or an in-file sidechain) whose spans hang under `parentKey`. */
@@ -21,7 +21,6 @@ export interface AttachedScope {
   wrapper?: boolean;
 }
 
-const TASK_TOOLS = new Set(['Task', 'Agent']);
 
 export function identityFor(task: ParseTask, key: string): ConversationIdentity {
   return (

@@ -1,11 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
 import { isHumanPrompt } from './classify-user-entry.js';
 import { SpanCollector, type CollectorLimits } from './collect-spans.js';
 import { mapConversation, mapAgentSpans, type AttachedScope } from './map-conversation.js';
 import type { AgentFile, AgentLink, MappedConversation, OrphanAgentRecords, ParseResult, ParseTask, ParseWarning, SessionSummaryMeta } from './session-model.js';
 import { asEntry, userText, type TranscriptEntry } from './transcript-entry.js';
-import { findCompleteEnd, findLineStart, readJsonlRange } from './read-jsonl-range.js';
+import { findCompleteEnd, findLineStart } from './read-jsonl-range.js';
+import { readTranscriptLines } from './read-transcript-lines.js';
 import { createPersistedOutputReader } from './read-persisted-output.js';
 
 /** A turn being read: the human prompt and everything after it until the next prompt. */
@@ -27,10 +28,16 @@ export interface TurnState {
 
 const WARMUP = 'Warmup';
 
-function collectorLimits(task: ParseTask): CollectorLimits {
+/** The collectors' limits, and how lines are read: a dry run (no payloads) skims them. */
+interface ParseLimits extends CollectorLimits {
+  skim: boolean;
+}
+
+function collectorLimits(task: ParseTask): ParseLimits {
   const { options, session } = task;
   return {
     maxFieldChars: options.maxFieldChars,
+    skim: options.payloads === false,
     omitSensitiveFiles: options.redact,
     // Content a dry run would not render anyway is not read either.
     ...(options.payloads !== false ? { readPersistedOutput: createPersistedOutputReader(session.path, options.maxFieldChars) } : {}),
@@ -106,10 +113,10 @@ interface AgentParse {
   toolUseId?: string;
 }
 
-async function readAgentMeta(agent: AgentFile): Promise<{ agentType?: string; description?: string; toolUseId?: string }> {
+function readAgentMeta(agent: AgentFile): { agentType?: string; description?: string; toolUseId?: string } {
   if (!agent.metaPath) return {};
   try {
-    const meta = JSON.parse(await readFile(agent.metaPath, 'utf8')) as Record<string, unknown>;
+    const meta = JSON.parse(readFileSync(agent.metaPath, 'utf8')) as Record<string, unknown>;
     return {
       agentType: typeof meta.agentType === 'string' ? meta.agentType : undefined,
       description: typeof meta.description === 'string' ? meta.description : undefined,
@@ -120,20 +127,29 @@ async function readAgentMeta(agent: AgentFile): Promise<{ agentType?: string; de
   }
 }
 
-type AgentMeta = Awaited<ReturnType<typeof readAgentMeta>>;
+type AgentMeta = ReturnType<typeof readAgentMeta>;
 
-async function parseAgentFile(agent: AgentFile, meta: AgentMeta, parentKey: string | undefined, limits: CollectorLimits, warnings: ParseWarning[]): Promise<AgentParse> {
+/** A failed read counts as nothing read: stat has reported the file's error already. */
+function orElse<T>(read: () => T, fallback: T): T {
+  try {
+    return read();
+  } catch {
+    return fallback;
+  }
+}
+
+function parseAgentFile(agent: AgentFile, meta: AgentMeta, parentKey: string | undefined, limits: ParseLimits, warnings: ParseWarning[]): AgentParse {
   const collector = new SpanCollector(`agent:${agent.agentId}/`, parentKey, limits);
   let firstUserText: string | undefined;
   let size = 0;
   try {
-    size = (await stat(agent.path)).size;
+    size = statSync(agent.path).size;
   } catch (error) {
     warnings.push({ file: agent.path, line: 0, message: `cannot read subagent file: ${(error as Error).message}` });
   }
-  const end = size > 0 ? await findCompleteEnd(agent.path, 0, size) : 0;
+  const end = size > 0 ? findCompleteEnd(agent.path, 0, size) : 0;
   const seen = new Set<string>();
-  for await (const line of readJsonlRange(agent.path, 0, end, 1, { clipStringsOver: limits.maxFieldChars })) {
+  for (const line of readTranscriptLines(agent.path, 0, end, 1, limits)) {
     if (line.error !== undefined) {
       warnings.push({ file: agent.path, line: line.line, message: line.error });
       continue;
@@ -152,7 +168,8 @@ async function parseAgentFile(agent: AgentFile, meta: AgentMeta, parentKey: stri
 
 /**
  * Parse one session from a byte offset and map it to Opik records. Runs in a worker (or inline for small
- * work). Never throws on bad lines: they become warnings naming file and line.
+ * work). Never throws on bad lines: they become warnings naming file and line. All reads are
+ * synchronous (see readJsonlRange); it returns a promise so that a bug reaches the pool as a rejection.
  */
 export async function parseSession(task: ParseTask): Promise<ParseResult> {
   const { session } = task;
@@ -161,7 +178,7 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
   const meta: SessionSummaryMeta = { messageCount: 0 };
   let size = 0;
   try {
-    size = (await stat(session.path)).size;
+    size = statSync(session.path).size;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || session.agents.length === 0) {
       warnings.push({ file: session.path, line: 0, message: `cannot read transcript: ${(error as Error).message}` });
@@ -175,8 +192,8 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
   let startOffset = shrank ? 0 : task.startOffset;
   const startLine = segment ? 1 : shrank ? 1 : task.startLine;
   // A segment starts at an arbitrary byte: its first line is the one after the next newline.
-  if (segment) startOffset = await findLineStart(session.path, startOffset, size).catch(() => size);
-  const end = await findCompleteEnd(session.path, startOffset, size).catch(() => startOffset);
+  if (segment) startOffset = orElse(() => findLineStart(session.path, startOffset, size), size);
+  const end = orElse(() => findCompleteEnd(session.path, startOffset, size), startOffset);
 
   const turns: TurnState[] = [];
   let current: TurnState | undefined;
@@ -188,7 +205,7 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
   let usesLineKeys = false;
 
   // Strings are cut to the field limit anyway: huge lines are cut while read, never held whole.
-  for await (const line of readJsonlRange(session.path, startOffset, end, startLine, { clipStringsOver: limits.maxFieldChars })) {
+  for (const line of readTranscriptLines(session.path, startOffset, end, startLine, limits)) {
     if (segment && !firstPrompt) {
       // Lines before the segment's first prompt belong to the previous segment, which reports them.
       if (stopOffset !== undefined && line.offset >= stopOffset) {
@@ -247,7 +264,7 @@ export async function parseSession(task: ParseTask): Promise<ParseResult> {
 
   const agentRecords: OrphanAgentRecords[] = [];
   const agentLinks: Record<string, AgentLink> = {};
-  const conversations = await attachAgentsAndMap(task, limits, turns, done, warnings, agentRecords, agentLinks);
+  const conversations = attachAgentsAndMap(task, limits, turns, done, warnings, agentRecords, agentLinks);
   // Only the last prompt's turn can still grow; subagent-only traces appended after it are closed.
   const openKey = done ? last?.key : undefined;
   for (const conversation of conversations) conversation.isOpen = conversation.key === openKey;
@@ -287,22 +304,22 @@ function emptySegmentResult(sessionId: string, offset: number, warnings: ParseWa
   };
 }
 
-async function attachAgentsAndMap(
+function attachAgentsAndMap(
   task: ParseTask,
-  limits: CollectorLimits,
+  limits: ParseLimits,
   turns: TurnState[],
   done: boolean,
   warnings: ParseWarning[],
   agentRecords: OrphanAgentRecords[],
   agentLinks: Record<string, AgentLink>,
-): Promise<MappedConversation[]> {
+): MappedConversation[] {
   const { session } = task;
   const byId = new Map(session.agents.map((agent) => [agent.agentId, agent]));
   // Each sidecar is read once per chunk: its toolUseId links the agent, its type names the span.
   const metas = new Map<string, AgentMeta>();
   const metaToolUse = new Map<string, string>();
   for (const agent of session.agents) {
-    const meta = await readAgentMeta(agent);
+    const meta = readAgentMeta(agent);
     metas.set(agent.agentId, meta);
     if (meta.toolUseId) metaToolUse.set(agent.agentId, meta.toolUseId);
   }
@@ -321,7 +338,7 @@ async function attachAgentsAndMap(
       const agent = byId.get(agentId);
       if (!agent || handled.has(agentId)) continue;
       handled.add(agentId);
-      const parsed = await parseAgentFile(agent, metas.get(agentId) ?? {}, parentKey, limits, warnings);
+      const parsed = parseAgentFile(agent, metas.get(agentId) ?? {}, parentKey, limits, warnings);
       turn.hash.update(`agent:${agentId}:${agent.size};`);
       if (parsed.isWarmup) continue;
       turn.attached.push({ agentId, collector: parsed.collector, parentKey, agentType: parsed.agentType, description: parsed.description });
@@ -343,7 +360,7 @@ async function attachAgentsAndMap(
     if (!agent) continue;
     handled.add(agentId);
     const known = task.knownAgentLinks[agentId];
-    const parsed = await parseAgentFile(agent, metas.get(agentId) ?? {}, known ? '__known__' : `agent:${agentId}`, limits, warnings);
+    const parsed = parseAgentFile(agent, metas.get(agentId) ?? {}, known ? '__known__' : `agent:${agentId}`, limits, warnings);
     if (parsed.isWarmup) continue;
     if (known) {
       agentRecords.push({ agentId, spans: mapAgentSpans(task, known, parsed.collector) });

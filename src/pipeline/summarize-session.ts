@@ -10,10 +10,15 @@ import { asEntry, userText } from './transcript-entry.js';
  */
 export async function summarizeSession(path: string, size: number): Promise<SessionSummaryMeta> {
   const meta: SessionSummaryMeta = { messageCount: 0 };
-  const end = await findCompleteEnd(path, 0, size).catch(() => 0);
+  let end = 0;
+  try {
+    end = findCompleteEnd(path, 0, size);
+  } catch {
+    // unreadable: summarised as empty
+  }
   let aiTitle: string | undefined;
   // Only titles and a prompt's start are kept: a huge line's long strings are cut while it is read.
-  for await (const line of readJsonlRange(path, 0, end, 1, { clipStringsOver: 100_000 })) {
+  for (const line of readJsonlRange(path, 0, end, 1, { clipStringsOver: 100_000 })) {
     const entry = asEntry(line.value);
     if (!entry) continue;
     if (entry.type === 'user' || entry.type === 'assistant') meta.messageCount += 1;

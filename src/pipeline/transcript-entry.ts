@@ -59,6 +59,9 @@ export interface TranscriptEntry {
   };
 }
 
+/** The tools that start a subagent (Task, renamed Agent in CLI 2.1.63). */
+export const TASK_TOOLS: ReadonlySet<string> = new Set(['Task', 'Agent']);
+
 export function asEntry(value: unknown): TranscriptEntry | undefined {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as TranscriptEntry) : undefined;
 }
