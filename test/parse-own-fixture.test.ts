@@ -84,6 +84,11 @@ describe('parsing our own fixture session', () => {
     for (const id of ids) expect(isUuidV7(id)).toBe(true);
   });
 
+  it('keeps the fingerprints that users\' state already holds (a change would re-send every conversation)', async () => {
+    const { conversations } = await parseWholeSession(await ownSession());
+    expect(conversations.map((c) => c.fingerprint)).toEqual(['07b398dda88859efc4f5dfcbad311d3b26004e4b', '181abea9a070deb0596c07de5f987e51e818d9cb', '0ed03a873ec6aa72ed63f870dd13256abb8b7ab1']);
+  });
+
   it('gives the same ids on every run (deterministic) and different ids per conversation key', async () => {
     const session = await ownSession();
     const a = await parseWholeSession(session);

@@ -37,6 +37,20 @@ describe('Piscina parse pool', () => {
     }
   });
 
+  it('gives a dry run (no payloads) the same conversations and counts from threads, with no record serialised', async () => {
+    const dryTask = (session: SessionFile): ParseTask => ({ ...taskFor(session), options: testMappingOptions({ payloads: false }) });
+    const threaded = await Promise.all(sessions.map((s) => pool.run(dryTask(s))));
+    for (const [i, session] of sessions.entries()) {
+      const sync = toWireResult(await parseSession(taskFor(session)));
+      const dry = threaded[i]!;
+      expect(dry.records).toEqual([]);
+      expect(dry.conversations.map((c) => ({ key: c.key, name: c.name, spans: c.spans.length, bytes: c.trace.bytes.length + c.spans.reduce((n, r) => n + r.bytes.length, 0) }))).toEqual(
+        sync.conversations.map((c) => ({ key: c.key, name: c.name, spans: c.spans.length, bytes: 0 })),
+      );
+      expect(dry.agentRecords.map((a) => a.spans.length)).toEqual(sync.agentRecords.map((a) => a.spans.length));
+    }
+  });
+
   it('runs small work inline without starting a thread', async () => {
     const lazy = createParsePool({ threads: 2 });
     try {

@@ -66,7 +66,7 @@ export function createParsePool(options: { threads?: number; keepWarm?: boolean;
     },
     run(task) {
       const pendingBytes = Math.max(0, task.session.size - task.startOffset) + task.session.agents.reduce((n, a) => n + a.size, 0);
-      if (maxThreads === 1 || pendingBytes < threshold) return parseSession(task).then(toWireResult);
+      if (maxThreads === 1 || pendingBytes < threshold) return parseSession(task).then((result) => toWireResult(result, task.options.payloads !== false));
       return ensurePool().then((threads) => threads.run(task) as Promise<WireParseResult>);
     },
     async close() {

@@ -1,4 +1,3 @@
-import { createHash, type Hash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { isHumanPrompt } from './classify-user-entry.js';
 import { SpanCollector, type CollectorLimits } from './collect-spans.js';
@@ -20,7 +19,8 @@ export interface TurnState {
   sidechains: Map<string, { collector: SpanCollector; firstText: string | undefined; firstTimestamp: string | undefined }>;
   sidechainOf: Map<string, string>;
   seenUuids: Set<string>;
-  hash: Hash;
+  /** What the fingerprint hashes: each line's offset and length, each attached agent file's size. */
+  fingerprintInput: string;
   messageCount: number;
   context: { cwd?: string; gitBranch?: string; version?: string; entrypoint?: string; promptId?: string };
   attached: AttachedScope[];
@@ -55,7 +55,7 @@ function newTurn(key: string, offset: number, line: number, prompt: TranscriptEn
     sidechains: new Map(),
     sidechainOf: new Map(),
     seenUuids: new Set(),
-    hash: createHash('sha1'),
+    fingerprintInput: '',
     messageCount: 0,
     context: {},
     attached: [],
@@ -68,7 +68,7 @@ function addToTurn(turn: TurnState, entry: TranscriptEntry, offset: number, leng
     if (turn.seenUuids.has(entry.uuid)) return;
     turn.seenUuids.add(entry.uuid);
   }
-  turn.hash.update(`${offset}:${length};`);
+  turn.fingerprintInput += `${offset}:${length};`;
   if (entry.type === 'user' || entry.type === 'assistant') turn.messageCount += 1;
   const context = turn.context;
   context.cwd ??= entry.cwd;
@@ -339,7 +339,7 @@ function attachAgentsAndMap(
       if (!agent || handled.has(agentId)) continue;
       handled.add(agentId);
       const parsed = parseAgentFile(agent, metas.get(agentId) ?? {}, parentKey, limits, warnings);
-      turn.hash.update(`agent:${agentId}:${agent.size};`);
+      turn.fingerprintInput += `agent:${agentId}:${agent.size};`;
       if (parsed.isWarmup) continue;
       turn.attached.push({ agentId, collector: parsed.collector, parentKey, agentType: parsed.agentType, description: parsed.description });
       for (const [nestedId, toolUseId] of parsed.collector.agentLinks) queue.push({ agentId: nestedId, parentKey: `agent:${agentId}/tool:${toolUseId}` });
@@ -372,13 +372,13 @@ function attachAgentsAndMap(
     const scope: AttachedScope = { agentId, collector: parsed.collector, parentKey: `agent:${agentId}`, agentType: parsed.agentType, description: parsed.description, wrapper: true };
     if (owner) {
       owner.turn.attached.push(scope);
-      owner.turn.hash.update(`agent:${agentId}:${agent.size};`);
+      owner.turn.fingerprintInput += `agent:${agentId}:${agent.size};`;
       const remapped = mapConversation(task, owner.turn);
       owner.conversation = remapped.conversation;
       for (const [id, link] of Object.entries(remapped.agentLinks)) agentLinks[id] = link;
     } else {
       const orphanTurn = newTurn(`agent:${agentId}`, 0, 1, undefined, limits);
-      orphanTurn.hash.update(`agent:${agentId}:${agent.size};`);
+      orphanTurn.fingerprintInput += `agent:${agentId}:${agent.size};`;
       orphanTurn.attached.push(scope);
       const mapped = mapConversation(task, orphanTurn);
       mapped.conversation.isOpen = false;

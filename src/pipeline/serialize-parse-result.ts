@@ -28,7 +28,19 @@ export interface WireParseResult extends Omit<ParseResult, 'conversations' | 'ag
 /** Records go into blocks of this size; glibc's default mmap threshold is 128 KiB. */
 const BLOCK_BYTES = 1024 * 1024;
 
-export function toWireResult(result: ParseResult): WireParseResult {
+/** The record of a dry run, which counts records and never sends them. */
+const UNSERIALIZED: SerializedRecord = Object.freeze({ bytes: new Uint8Array(0) });
+
+/** `serialize: false` (a dry run): records are counted, not serialised; every one is an empty placeholder. */
+export function toWireResult(result: ParseResult, serialize = true): WireParseResult {
+  if (!serialize) {
+    return {
+      ...result,
+      conversations: result.conversations.map(({ trace, spans, ...rest }) => ({ ...rest, name: trace.name, trace: UNSERIALIZED, spans: spans.map(() => UNSERIALIZED) })),
+      agentRecords: result.agentRecords.map(({ agentId, spans }) => ({ agentId, spans: spans.map(() => UNSERIALIZED) })),
+      records: [],
+    };
+  }
   const texts: string[] = [];
   const lengths: number[] = [];
   const add = (record: unknown): number => {

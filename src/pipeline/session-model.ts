@@ -52,7 +52,9 @@ export interface MappingOptions {
   /**
    * False in a dry run: records keep their ids, names, times, usage and metadata but carry no input or
    * output. A dry run reports counts and names only, so redacting and serialising content it will never
-   * send is wasted (skipping it took the benchmark dry run from 42 to 71 MB/s). Default true.
+   * send is wasted (skipping it took the benchmark dry run from 42 to 71 MB/s). So lines are skimmed,
+   * not decoded whole (read-transcript-lines.ts), and records are counted, not serialised
+   * (toWireResult). Default true.
    */
   payloads?: boolean;
 }

@@ -9,6 +9,6 @@ import { toWireResult, type WireParseResult } from '../pipeline/serialize-parse-
  * The records' buffers are transferred, not copied (see serialize-parse-result.ts).
  */
 export default async function parseSessionTask(task: ParseTask): Promise<WireParseResult> {
-  const result = toWireResult(await parseSession(task));
+  const result = toWireResult(await parseSession(task), task.options.payloads !== false);
   return move({ [transferableSymbol]: result.records, [valueSymbol]: result }) as unknown as WireParseResult;
 }
