@@ -2,6 +2,7 @@ import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createStableUuidV7 } from '../src/pipeline/stable-uuid-v7.js';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { generateCorpus } from '../bench/generate-corpus.js';
 import { discoverSessions } from '../src/pipeline/discover-sessions.js';
 import { startOpikTestServer, type OpikTestServer } from './support/opik-test-server.js';
 import { copyOwnFixtureRoot, linkRealFixtureRoot, makeTempDir, OWN_SESSION_ID } from './support/fixture-roots.js';
@@ -102,6 +103,24 @@ describe('sync --session / --all against the Opik test server', () => {
     // What the dry run skipped is really there in the sync: content on every trace.
     expect(server.traces().every((t) => t.input !== undefined && t.output !== undefined)).toBe(true);
   });
+
+  it('parses big sessions on worker threads of the bundled CLI: a dry run and the sync agree, every row arrives', async () => {
+    // Over the 4 MiB inline threshold, with 1 MiB chunks: several chunks in flight on two threads.
+    await generateCorpus({ root: claude, seed: 9, totalBytes: 12e6, largestSessionBytes: 9e6, projects: 1, maxLineBytes: 2e6 });
+    const dry = await runCli(['sync', '--all', '--dry-run', '--verbose', '--threads', '2', '--chunk-mb', '1'], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr + dry.stdout).toMatch(/parse worker threads started: [12] of at most 2/);
+    const real = await runCli(['sync', '--all', '--verbose', '--threads', '2', '--chunk-mb', '1'], env);
+    expect(real.code, real.stderr).toBe(0);
+    expect(real.stderr + real.stdout).toMatch(/parse worker threads started: [12] of at most 2/);
+    const totals = (result: { stdout: string }): string | undefined => /Would sync|Synced/.exec(result.stdout) ? /(\d+) conversations \((\d+) new, 0 updated, (\d+) spans\)/.exec(result.stdout)?.[0] : undefined;
+    expect(totals(dry)).toBeDefined();
+    expect(totals(real)).toBe(totals(dry));
+    const [created, spans] = /(\d+) new, 0 updated, (\d+) spans/.exec(real.stdout)!.slice(1).map(Number);
+    expect(server.traces()).toHaveLength(created!);
+    expect(server.spans()).toHaveLength(spans!);
+    expectNoDuplicates();
+  }, 60_000);
 
   it('--dry-run works before Opik is configured; a real sync then asks for the key', async () => {
     await copyOwnFixtureRoot(claude);

@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+import { rememberEntryPoint } from './entry-point.js';
+
+rememberEntryPoint(import.meta.url);
 const args = process.argv.slice(2);
 if (args.length === 1 && args[0] === 'hook') {
   // What `hooks install` registers, run by Claude Code after every turn: most calls find nothing

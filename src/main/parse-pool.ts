@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { Piscina } from 'piscina';
 import { parseSession } from '../pipeline/parse-session.js';
+import { parseWorkerScript } from './entry-point.js';
 import type { ParseTask } from '../pipeline/session-model.js';
 import { toWireResult, type WireParseResult } from '../pipeline/serialize-parse-result.js';
 
@@ -25,11 +26,8 @@ const WORKER_YOUNG_SPACE_MB = 8;
 
 function workerLocation(): { filename: string; execArgv: string[] } {
   const here = import.meta.url;
-  // Under tsx/vitest this module is the .ts source: the worker needs the same loader.
-  if (here.endsWith('.ts')) {
-    return { filename: new URL('../workers/parse-session-worker.ts', here).href, execArgv: ['--import', 'tsx'] };
-  }
-  return { filename: new URL('../workers/parse-session-worker.js', here).href, execArgv: [] };
+  // Without the CLI's entry (tests, the bench's in-process parse): beside this module, .ts under tsx.
+  return parseWorkerScript(new URL(`../workers/parse-session-worker.${here.endsWith('.ts') ? 'ts' : 'js'}`, here).href);
 }
 
 /**

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './fixture-roots.js';
 
-export const CLI = join(PROJECT_ROOT, 'dist', 'main', 'cli.js');
+/** The package's `bin`: the bundled CLI (scripts/bundle-cli.mjs), as users run it. */
+export const CLI = join(PROJECT_ROOT, 'dist', 'bundle', 'main', 'cli.js');
 
 export interface CliResult {
   code: number | null;

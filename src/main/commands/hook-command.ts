@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync, openSync, closeSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cliScript } from '../entry-point.js';
 import { describeSession, findSession } from '../../pipeline/discover-sessions.js';
 import { parseHookInput, readStdinWithLimit } from '../../pipeline/parse-hook-input.js';
 import { sessionStampMatches } from '../../pipeline/session-stamp.js';
@@ -116,9 +116,7 @@ export async function runHookCommand(flags: HookFlags): Promise<ExitCodeValue> {
 async function spawnDetachedSync(stateDir: string, flags: GlobalFlags, sessionId: string, transcriptPath: string, event: string): Promise<void> {
   // Loaded here, not at the top: node:child_process costs ~4 ms, which the nothing-changed path does not need.
   const { spawn } = await import('node:child_process');
-  const cli = fileURLToPath(new URL('../cli.js', import.meta.url));
-  const execArgv = import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [];
-  const cliPath = import.meta.url.endsWith('.ts') ? cli.replace(/\.js$/, '.ts') : cli;
+  const { path: cliPath, execArgv } = cliScript(new URL(import.meta.url.endsWith('.ts') ? '../cli.ts' : '../cli.js', import.meta.url).href);
   mkdirSync(stateDir, { recursive: true });
   const log = openSync(hookLogPath(stateDir), 'a');
   try {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { cliScript } from '../entry-point.js';
 import { wrapHookCommand } from '../../pipeline/hook-command-line.js';
 import { defaultHookEvents, planHookInstall, planHookUninstall, settingsPathFor, validateHookEvents, writeSettingsWithBackup } from '../../pipeline/hook-settings.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
@@ -24,7 +24,7 @@ export interface HooksFlags {
 function defaultHookCommand(env: Record<string, string | undefined>): string {
   const onPath = (env.PATH ?? '').split(delimiter).some((dir) => dir && existsSync(join(dir, 'opik-chat-sync')));
   if (onPath) return wrapHookCommand('opik-chat-sync hook', process.platform);
-  const cli = fileURLToPath(new URL('../cli.js', import.meta.url));
+  const cli = cliScript(new URL('../cli.js', import.meta.url).href).path;
   return wrapHookCommand(`"${process.execPath}" "${cli}" hook`, process.platform);
 }
 

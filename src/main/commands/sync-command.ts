@@ -7,7 +7,7 @@ import { createRedactor } from '../../pipeline/redact-secrets.js';
 import { openStateStore, type StateStore } from '../../pipeline/state-store.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { Output } from '../output.js';
-import { createParsePool, type ParsePool } from '../parse-pool.js';
+import { createParsePool, INLINE_THRESHOLD_BYTES, type ParsePool } from '../parse-pool.js';
 import { isConfigFailure, mappingOptionsFor, resolveConfig } from '../runtime-config.js';
 import { REDACT_PATTERNS_VARIABLE, redactPatternsFromEnvironment, resolveClaudeRoots, resolveStateDir, type GlobalFlags } from '../runtime-context.js';
 import { selectSessions, type Selector } from '../select-sessions.js';
@@ -202,6 +202,7 @@ export async function runSyncCommand(flags: SyncFlags, output: Output, signal: A
       if (fatal) output.error(`stopped: ${fatal.message} [${fatal.code}]; nothing after the failure was marked as synced`);
       const verb = flags.dryRun ? 'Would sync' : 'Synced';
       output.line(`${verb} ${totals.created + totals.updated} conversations (${totals.created} new, ${totals.updated} updated, ${totals.spans} spans) from ${totals.changed} of ${outcomes.length} sessions in ${((Date.now() - started) / 1000).toFixed(1)} s${totals.failed ? `; ${totals.failed} failed` : ''}${totals.busy ? `; ${totals.busy} busy in another process` : ''}`);
+      output.detail(`parse worker threads started: ${runtime.pool.threads} of at most ${runtime.pool.maxThreads} (work under ${INLINE_THRESHOLD_BYTES / 1024 / 1024} MiB is parsed inline)`);
     }
     return code;
   } finally {
