@@ -154,15 +154,6 @@ export function* readJsonlRange(
   let clipper: JsonTextClipper | undefined;
   const hugeFrom = clipOver === undefined ? Infinity : Math.max(HUGE_LINE_BYTES, 2 * clipOver);
 
-  const skimOver = options.skimStringsOver;
-  // A skimmer for the current line when it spans reads (skimming only).
-  let skimmer: JsonLineSkimmer | undefined;
-  const skimmedLine = (skimmed: SkimmedLine, bytes: number): JsonlLine | undefined => {
-    const line = toLine(skimmed.text, bytes);
-    if (line === undefined || skimmed.skipped === 0) return line;
-    return { ...line, skimmed: { strings: skimmed.skipped, mentionsAgentId: skimmed.mentionsAgentId } };
-  };
-
   const toLine = (rawText: string, bytes: number): JsonlLine | undefined => {
     const text = rawText.endsWith('\r') ? rawText.slice(0, -1) : rawText;
     const offset = lineStart;
@@ -175,6 +166,15 @@ export function* readJsonlRange(
       return { offset, length: bytes + 1, line, error: `invalid JSON: ${(value as ParseError).parseError}` };
     }
     return { offset, length: bytes + 1, line, value };
+  };
+
+  const skimOver = options.skimStringsOver;
+  // A skimmer for the current line when it spans reads (skimming only).
+  let skimmer: JsonLineSkimmer | undefined;
+  const skimmedLine = (skimmed: SkimmedLine, bytes: number): JsonlLine | undefined => {
+    const line = toLine(skimmed.text, bytes);
+    if (line === undefined || skimmed.skipped === 0) return line;
+    return { ...line, skimmed: { strings: skimmed.skipped, mentionsAgentId: skimmed.mentionsAgentId } };
   };
 
   const fd = openSync(path, 'r');

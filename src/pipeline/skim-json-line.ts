@@ -79,7 +79,8 @@ export function createJsonLineSkimmer(maxStringBytes: number): JsonLineSkimmer {
       mentionsAgentId = true;
       return;
     }
-    scanTail = Buffer.from(Buffer.concat([scanTail, region]).subarray(-STRADDLE));
+    // A copy (concat makes one): the region lives in the reader's buffer, which is read into again.
+    scanTail = Buffer.concat([scanTail, region.subarray(-STRADDLE)]).subarray(-STRADDLE);
   };
 
   /**
