@@ -2,27 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { createJsonTextClipper } from '../src/pipeline/clip-json-text.js';
 import { clipText, originalLength } from '../src/pipeline/clip-text.js';
 import { createSeededRandom } from './support/opik-test-server-faults.js';
+import { randomValue } from './support/random-json.js';
 
 const ALPHABET = ['a', 'b', ' ', 'é', '中', '😀', '"', '\\', '\n', '\t', '\u0001', '/', '…', '\ud800'];
-
-function randomString(next: () => number, maxLength: number): string {
-  const length = Math.floor(next() * next() * maxLength);
-  let text = '';
-  while (text.length < length) text += ALPHABET[Math.floor(next() * ALPHABET.length)];
-  return text;
-}
-
-function randomValue(next: () => number, depth: number, maxLength: number): unknown {
-  const kind = Math.floor(next() * (depth > 3 ? 4 : 6));
-  if (kind === 0) return randomString(next, maxLength);
-  if (kind === 1) return Math.floor(next() * 1e6) / 100;
-  if (kind === 2) return next() < 0.5;
-  if (kind === 3) return null;
-  if (kind === 4) return Array.from({ length: Math.floor(next() * 4) }, () => randomValue(next, depth + 1, maxLength));
-  const object: Record<string, unknown> = {};
-  for (let i = Math.floor(next() * 4); i > 0; i--) object[`k${Math.floor(next() * 100)}`] = randomValue(next, depth + 1, maxLength);
-  return object;
-}
 
 /** What the clipper must be equal to: clipText on every string value (keys here are short). */
 function clipDeep(value: unknown, maxChars: number): unknown {
@@ -53,7 +35,7 @@ describe('createJsonTextClipper', () => {
     for (let round = 0; round < 3000; round++) {
       // Keys are clipped like values; ours are at most 4 characters, transcript keys never near the limit.
       const maxChars = 4 + Math.floor(next() * 40);
-      const value = { root: randomValue(next, 0, 120) };
+      const value = { root: randomValue(next, 0, 120, ALPHABET) };
       const text = escapeSomeUnicode(JSON.stringify(value), next);
       const clipped = clipInPieces(text, maxChars, next);
       if (!('text' in clipped)) throw new Error(`round ${round}: ${clipped.error} for ${text}`);

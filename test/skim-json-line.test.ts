@@ -1,27 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createJsonLineSkimmer, SKIM_MARKER, type SkimmedLine } from '../src/pipeline/skim-json-line.js';
 import { createSeededRandom } from './support/opik-test-server-faults.js';
+import { randomValue } from './support/random-json.js';
 
 const ALPHABET = ['a', 'b', ' ', 'é', '中', '😀', '"', '\\', '\\\\', '\n', '\t', '\u0001', '/', '…', '\ud800', 'agentId', '"\\'];
-
-function randomString(next: () => number, maxLength: number): string {
-  const length = Math.floor(next() * next() * maxLength);
-  let text = '';
-  while (text.length < length) text += ALPHABET[Math.floor(next() * ALPHABET.length)];
-  return text;
-}
-
-function randomValue(next: () => number, depth: number, maxLength: number): unknown {
-  const kind = Math.floor(next() * (depth > 3 ? 4 : 6));
-  if (kind === 0) return randomString(next, maxLength);
-  if (kind === 1) return Math.floor(next() * 1e6) / 100;
-  if (kind === 2) return next() < 0.5;
-  if (kind === 3) return null;
-  if (kind === 4) return Array.from({ length: Math.floor(next() * 4) }, () => randomValue(next, depth + 1, maxLength));
-  const object: Record<string, unknown> = {};
-  for (let i = Math.floor(next() * 4); i > 0; i--) object[`k${Math.floor(next() * 100)}`] = randomValue(next, depth + 1, maxLength);
-  return object;
-}
 
 /** JSON.stringify leaves non-ASCII raw; some writers escape it: escape a random share of it (surrogate pairs stay raw). */
 function escapeSomeUnicode(text: string, next: () => number): string {
@@ -76,7 +58,7 @@ describe('createJsonLineSkimmer', () => {
     let agentIdLines = 0;
     for (let round = 0; round < 4000; round++) {
       const maxBytes = Math.floor(next() * 40);
-      const text = escapeSomeUnicode(JSON.stringify({ root: randomValue(next, 0, 80) }), next);
+      const text = escapeSomeUnicode(JSON.stringify({ root: randomValue(next, 0, 80, ALPHABET) }), next);
       const bytes = Buffer.from(text);
       const expected = skimReference(text, maxBytes);
       const whole = createJsonLineSkimmer(maxBytes);
