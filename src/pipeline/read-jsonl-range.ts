@@ -4,9 +4,9 @@ import { createJsonTextClipper, type JsonTextClipper } from './clip-json-text.js
 import { createJsonLineSkimmer, type JsonLineSkimmer, type SkimmedLine } from './skim-json-line.js';
 import { jsonlParser } from 'stream-json/jsonl/parser.js';
 
-/** Strings of a line that were skimmed (skim-json-line.ts): the value is not the line's whole content. */
+/** A line some of whose strings were skimmed (skim-json-line.ts): its value is not its whole content. */
 export interface SkimNote {
-  strings: number;
+  /** A skimmed string contains `agentId` (see SkimmedLine). */
   mentionsAgentId: boolean;
 }
 
@@ -174,7 +174,7 @@ export function* readJsonlRange(
   const skimmedLine = (skimmed: SkimmedLine, bytes: number): JsonlLine | undefined => {
     const line = toLine(skimmed.text, bytes);
     if (line === undefined || skimmed.skipped === 0) return line;
-    return { ...line, skimmed: { strings: skimmed.skipped, mentionsAgentId: skimmed.mentionsAgentId } };
+    return { ...line, skimmed: { mentionsAgentId: skimmed.mentionsAgentId } };
   };
 
   const fd = openSync(path, 'r');
