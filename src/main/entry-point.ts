@@ -12,19 +12,28 @@ export function rememberEntryPoint(url: string): void {
   entryUrl = url;
 }
 
-/** Node flags for a script: tsx for the TypeScript sources (tests), none for built JavaScript. */
-function execArgvFor(url: string): string[] {
-  return url.endsWith('.ts') ? ['--import', 'tsx'] : [];
+/** Built JavaScript, or the TypeScript sources under tsx (tests). */
+function extensionOf(url: string): 'ts' | 'js' {
+  return url.endsWith('.ts') ? 'ts' : 'js';
 }
 
-/** The CLI script to run again. `fallbackUrl`: the caller's guess from its own place. */
-export function cliScript(fallbackUrl: string): { path: string; execArgv: string[] } {
-  const url = entryUrl ?? fallbackUrl;
+/** Node flags for a script: tsx for the TypeScript sources, none for built JavaScript. */
+function execArgvFor(url: string): string[] {
+  return extensionOf(url) === 'ts' ? ['--import', 'tsx'] : [];
+}
+
+/** The CLI script to run again. `commandUrl`: the caller's own URL, a module in main/commands (the fallback). */
+export function cliScript(commandUrl: string): { path: string; execArgv: string[] } {
+  const url = entryUrl ?? new URL(`../cli.${extensionOf(commandUrl)}`, commandUrl).href;
   return { path: fileURLToPath(url), execArgv: execArgvFor(url) };
 }
 
-/** The parse worker, one folder over from the CLI (dist/main → dist/workers, src/main → src/workers). */
-export function parseWorkerScript(fallbackUrl: string): { filename: string; execArgv: string[] } {
-  const url = entryUrl ? new URL(`../workers/parse-session-worker.${entryUrl.endsWith('.ts') ? 'ts' : 'js'}`, entryUrl).href : fallbackUrl;
+/**
+ * The parse worker, one folder over from the CLI (dist/main → dist/workers, src/main → src/workers).
+ * `mainUrl`: the caller's own URL, a module in main/ beside the CLI (the fallback).
+ */
+export function parseWorkerScript(mainUrl: string): { filename: string; execArgv: string[] } {
+  const anchor = entryUrl ?? mainUrl;
+  const url = new URL(`../workers/parse-session-worker.${extensionOf(anchor)}`, anchor).href;
   return { filename: url, execArgv: execArgvFor(url) };
 }

@@ -24,12 +24,6 @@ const WORKER_OLD_SPACE_MB = 256;
 /** 8 MB instead of 16: peak RSS of the 1 GB sync 244-266 MiB against 262-293, at the same speed (bench/README.md). */
 const WORKER_YOUNG_SPACE_MB = 8;
 
-function workerLocation(): { filename: string; execArgv: string[] } {
-  const here = import.meta.url;
-  // Without the CLI's entry (tests, the bench's in-process parse): beside this module, .ts under tsx.
-  return parseWorkerScript(new URL(`../workers/parse-session-worker.${here.endsWith('.ts') ? 'ts' : 'js'}`, here).href);
-}
-
 /**
  * A lazily started Piscina pool sized to the cores. Small tasks run inline so a hook call on one small
  * session never pays for a thread; `keepWarm` (watch mode) keeps idle threads instead of letting them go.
@@ -43,7 +37,7 @@ export function createParsePool(options: { threads?: number; keepWarm?: boolean;
   // the ~35 ms it takes to load.
   const ensurePool = (): Promise<Piscina> => {
     pool ??= import('piscina').then(({ Piscina: PiscinaPool }) => {
-      const { filename, execArgv } = workerLocation();
+      const { filename, execArgv } = parseWorkerScript(import.meta.url);
       started = new PiscinaPool({
         filename,
         execArgv,

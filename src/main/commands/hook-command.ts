@@ -116,7 +116,7 @@ export async function runHookCommand(flags: HookFlags): Promise<ExitCodeValue> {
 async function spawnDetachedSync(stateDir: string, flags: GlobalFlags, sessionId: string, transcriptPath: string, event: string): Promise<void> {
   // Loaded here, not at the top: node:child_process costs ~4 ms, which the nothing-changed path does not need.
   const { spawn } = await import('node:child_process');
-  const { path: cliPath, execArgv } = cliScript(new URL(import.meta.url.endsWith('.ts') ? '../cli.ts' : '../cli.js', import.meta.url).href);
+  const { path: cliPath, execArgv } = cliScript(import.meta.url);
   mkdirSync(stateDir, { recursive: true });
   const log = openSync(hookLogPath(stateDir), 'a');
   try {

@@ -24,7 +24,7 @@ export interface HooksFlags {
 function defaultHookCommand(env: Record<string, string | undefined>): string {
   const onPath = (env.PATH ?? '').split(delimiter).some((dir) => dir && existsSync(join(dir, 'opik-chat-sync')));
   if (onPath) return wrapHookCommand('opik-chat-sync hook', process.platform);
-  const cli = cliScript(new URL('../cli.js', import.meta.url).href).path;
+  const cli = cliScript(import.meta.url).path;
   return wrapHookCommand(`"${process.execPath}" "${cli}" hook`, process.platform);
 }
 
