@@ -20,7 +20,6 @@ export function readEnvironment(): { env: Record<string, string | undefined>; ho
   return { env: process.env, homeDir: process.env.HOME || homedir() };
 }
 
-
 export const REDACT_PATTERNS_VARIABLE = 'OPIK_CHAT_SYNC_REDACT_PATTERNS';
 
 /**

@@ -33,7 +33,7 @@ interface ParseLimits extends CollectorLimits {
   skim: boolean;
 }
 
-function collectorLimits(task: ParseTask): ParseLimits {
+function parseLimits(task: ParseTask): ParseLimits {
   const { options, session } = task;
   return {
     maxFieldChars: options.maxFieldChars,
@@ -173,7 +173,7 @@ function parseAgentFile(agent: AgentFile, meta: AgentMeta, parentKey: string | u
  */
 export async function parseSession(task: ParseTask): Promise<ParseResult> {
   const { session } = task;
-  const limits = collectorLimits(task);
+  const limits = parseLimits(task);
   const warnings: ParseWarning[] = [];
   const meta: SessionSummaryMeta = { messageCount: 0 };
   let size = 0;

@@ -18,20 +18,21 @@ export interface WireParseResult extends Omit<ParseResult, 'conversations' | 'ag
   records: ArrayBuffer[];
 }
 
-/**
- * Records leave the parser as UTF-8 JSON bytes in one buffer per chunk. A worker hands the buffer over
- * without a copy (a transfer), where a structured clone of the record objects cost more than parsing
- * them did and even JSON strings were copied, deserialised and, for any non-ASCII text, held at two bytes
- * a character on the main thread; the uploader joins byte ranges into request bodies with plain memory
- * copies and never encodes text.
- */
 /** Records go into blocks of this size; glibc's default mmap threshold is 128 KiB. */
 const BLOCK_BYTES = 1024 * 1024;
 
 /** The record of a dry run, which counts records and never sends them. */
 const UNSERIALIZED: SerializedRecord = Object.freeze({ bytes: new Uint8Array(0) });
 
-/** `serialize: false` (a dry run): records are counted, not serialised; every one is an empty placeholder. */
+/**
+ * Records leave the parser as UTF-8 JSON bytes in blocks of at most BLOCK_BYTES. A worker hands the
+ * blocks over without a copy (a transfer), where a structured clone of the record objects cost more than
+ * parsing them did and even JSON strings were copied, deserialised and, for any non-ASCII text, held at
+ * two bytes a character on the main thread; the uploader joins byte ranges into request bodies with
+ * plain memory copies and never encodes text.
+ *
+ * `serialize: false` (a dry run): records are counted, not serialised; every one is an empty placeholder.
+ */
 export function toWireResult(result: ParseResult, serialize = true): WireParseResult {
   if (!serialize) {
     return {
