@@ -10,7 +10,12 @@
  * Not bundled: lmdb (native code), piscina (its worker side must share one copy with our task module),
  * undici (loaded file by file on demand, see src/pipeline/load-undici-pool.ts).
  */
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// Chunk names carry a content hash: without a clean start, every build would leave the last one's chunks
+// behind, and `files: ["dist"]` would publish them.
+rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
   entryPoints: { 'main/cli': 'src/main/cli.ts', 'workers/parse-session-worker': 'src/workers/parse-session-worker.ts' },
