@@ -1,6 +1,6 @@
 import type { MappedConversation, ParseResult } from './session-model.js';
 
-/** A record as its UTF-8 JSON text: a view into the one buffer that holds all records of its chunk. */
+/** A record as its UTF-8 JSON text: a view into one of the blocks that hold the records of its chunk. */
 export interface SerializedRecord {
   readonly bytes: Uint8Array;
 }
