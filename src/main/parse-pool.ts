@@ -1,9 +1,8 @@
 import { availableParallelism } from 'node:os';
 import type { Piscina } from 'piscina';
-import { parseSession } from '../pipeline/parse-session.js';
 import { parseWorkerScript } from './entry-point.js';
 import type { ParseTask } from '../pipeline/session-model.js';
-import { toWireResult, type WireParseResult } from '../pipeline/serialize-parse-result.js';
+import { parseSessionToWire, type WireParseResult } from '../pipeline/serialize-parse-result.js';
 
 export interface ParsePool {
   run(task: ParseTask): Promise<WireParseResult>;
@@ -58,7 +57,7 @@ export function createParsePool(options: { threads?: number; keepWarm?: boolean;
     },
     run(task) {
       const pendingBytes = Math.max(0, task.session.size - task.startOffset) + task.session.agents.reduce((n, a) => n + a.size, 0);
-      if (maxThreads === 1 || pendingBytes < threshold) return parseSession(task).then((result) => toWireResult(result, task.options.payloads !== false));
+      if (maxThreads === 1 || pendingBytes < threshold) return parseSessionToWire(task);
       return ensurePool().then((threads) => threads.run(task) as Promise<WireParseResult>);
     },
     async close() {

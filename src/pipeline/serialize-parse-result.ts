@@ -1,4 +1,5 @@
-import type { MappedConversation, ParseResult } from './session-model.js';
+import { parseSession } from './parse-session.js';
+import type { MappedConversation, ParseResult, ParseTask } from './session-model.js';
 
 /** A record as its UTF-8 JSON text: a view into one of the blocks that hold the records of its chunk. */
 export interface SerializedRecord {
@@ -87,6 +88,14 @@ export function toWireResult(result: ParseResult, serialize = true): WireParseRe
     agentRecords: agentRecords.map(({ agentId, spans }) => ({ agentId, spans: spans.map((i) => views[i]!) })),
     records: buffers,
   };
+}
+
+/**
+ * Parse one task into its wire form, in a worker or inline alike: a sync's records serialised, a dry
+ * run's (no payloads) only counted.
+ */
+export async function parseSessionToWire(task: ParseTask): Promise<WireParseResult> {
+  return toWireResult(await parseSession(task), task.options.payloads !== false);
 }
 
 export function isSerializedRecord(value: unknown): value is SerializedRecord {

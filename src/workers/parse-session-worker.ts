@@ -1,7 +1,6 @@
 import { move, transferableSymbol, valueSymbol } from 'piscina';
-import { parseSession } from '../pipeline/parse-session.js';
 import type { ParseTask } from '../pipeline/session-model.js';
-import { toWireResult, type WireParseResult } from '../pipeline/serialize-parse-result.js';
+import { parseSessionToWire, type WireParseResult } from '../pipeline/serialize-parse-result.js';
 
 /**
  * Piscina entry: parse one chunk of one session. Errors come back as data in `warnings` wherever a line or
@@ -9,6 +8,6 @@ import { toWireResult, type WireParseResult } from '../pipeline/serialize-parse-
  * The records' buffers are transferred, not copied (see serialize-parse-result.ts).
  */
 export default async function parseSessionTask(task: ParseTask): Promise<WireParseResult> {
-  const result = toWireResult(await parseSession(task), task.options.payloads !== false);
+  const result = await parseSessionToWire(task);
   return move({ [transferableSymbol]: result.records, [valueSymbol]: result }) as unknown as WireParseResult;
 }
