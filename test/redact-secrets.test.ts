@@ -116,6 +116,132 @@ describe('planted secrets', () => {
   });
 });
 
+describe('command lines and token families (issue 14, point 6)', () => {
+  const pw = fakeChars(601, 14);
+  const keyId = join('AK', 'IA', fakeChars(602, 16, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'));
+  const awsSecret = fakeChars(603, 40, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
+  const hf = join('hf', '_', fakeChars(604, 34, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'));
+  const npm = join('np', 'm_', fakeChars(605, 36));
+  const glpat = join('gl', 'pat-', fakeChars(606, 20));
+  const xapp = join('xa', 'pp-1-', fakeChars(607, 11), '-', fakeChars(608, 13, '0123456789'), '-', fakeChars(609, 64));
+  const whsec = join('wh', 'sec_', fakeChars(610, 32));
+
+  it('redacts exactly the credential in what people type', () => {
+    const redactor = createOrThrow({ enabled: true });
+    const cases: [string, string][] = [
+      [`curl -u admin:${pw} https://api.example.com`, 'curl -u admin:[REDACTED:password] https://api.example.com'],
+      [`curl -sSu 'ci:${pw}' https://x.example.com`, "curl -sSu 'ci:[REDACTED:password]' https://x.example.com"],
+      [`curl -u ${pw}${pw}: https://api.example.com`, 'curl -u [REDACTED:password]: https://api.example.com'],
+      [`mysql -u root -p${pw} app`, 'mysql -u root -p[REDACTED:password] app'],
+      [`mysql -u root --password=${pw} app`, 'mysql -u root --password=[REDACTED:password] app'],
+      [`sshpass -p ${pw} ssh deploy@host`, 'sshpass -p [REDACTED:password] ssh deploy@host'],
+      [
+        `docker login -u ci -p ${pw} registry.example.com`,
+        'docker login -u ci -p [REDACTED:password] registry.example.com',
+      ],
+      [
+        `docker login --username ci --password ${pw} ghcr.io`,
+        'docker login --username ci --password [REDACTED:password] ghcr.io',
+      ],
+      [
+        `echo "${pw}" | docker login -u ci --password-stdin`,
+        'echo "[REDACTED:password]" | docker login -u ci --password-stdin',
+      ],
+      [`${keyId} ${awsSecret}`, 'AKIA[REDACTED:aws-access-key-id] [REDACTED:aws-secret-key]'],
+      [`huggingface-cli login --token ${hf}`, 'huggingface-cli login --token hf_[REDACTED:huggingface-token]'],
+      [`//registry.npmjs.org/:_authToken=${npm}`, '//registry.npmjs.org/:_authToken=npm_[REDACTED:npm-token]'],
+      [`PGPASSWORD=${pw} psql -h db -U app`, 'PGPASSWORD=[REDACTED:secret-value] psql -h db -U app'],
+      [`DB_PASS=${pw} npm run migrate`, 'DB_PASS=[REDACTED:secret-value] npm run migrate'],
+      [`mytool --api-key ${pw} --region eu`, 'mytool --api-key [REDACTED:secret-value] --region eu'],
+      [
+        `git clone https://oauth2:${glpat}@gitlab.example.com/g/r.git`,
+        'git clone https://oauth2:glpat-[REDACTED:gitlab-token]@gitlab.example.com/g/r.git',
+      ],
+      [`SLACK_APP_TOKEN=${xapp}`, 'SLACK_APP_TOKEN=xapp-[REDACTED:slack-token]'],
+      [`STRIPE_WEBHOOK=${whsec}`, 'STRIPE_WEBHOOK=whsec_[REDACTED:stripe-webhook-secret]'],
+      [`redis-cli -a ${pw} ping`, 'redis-cli -a [REDACTED:password] ping'],
+      [`openssl rsa -in k.pem -passin pass:${pw}`, 'openssl rsa -in k.pem -passin pass:[REDACTED:password]'],
+      [`ALTER USER app WITH PASSWORD '${pw}';`, "ALTER USER app WITH PASSWORD '[REDACTED:password]';"],
+      [`bash -c "mysql -uroot -p${pw} -e 'select 1'"`, `bash -c "mysql -uroot -p[REDACTED:password] -e 'select 1'"`],
+    ];
+    for (const [input, expected] of cases) expect(redactor.redactText(input), input).toBe(expected);
+    expect(redactor.stats().redactions).toBe(cases.length + 1); // the AWS pair is two
+  });
+
+  it('leaves the same flags alone where they mean something else', () => {
+    const redactor = createOrThrow({ enabled: true });
+    const ordinary = [
+      'mysql -u root -p',
+      'mysql -u root -p app_db',
+      'mysql -u root -p$MYSQL_ROOT_PASSWORD app',
+      'docker run -p 80:80 -p 443:443 nginx',
+      'docker login -u ci --password-stdin registry.example.com < token.txt',
+      'ssh -p 2222 deploy@host && scp -P 2222 f host:',
+      'mkdir -p /tmp/a && cp -p a b && git add -p && npx serve -p 3000',
+      'curl -u admin https://example.com',
+      'curl -u "$USER:$PASS" https://example.com',
+      'sshpass -e ssh deploy@host',
+      'Use the --password option, or --password-stdin to read it from stdin.',
+      'git commit -m "Fix --password handling in login flow"',
+      'openssl enc -aes-256-cbc -in a -out a.enc -pass file:./pw.txt',
+      'openssl req -x509 -newkey rsa:4096 -keyout key.pem -out cert.pem',
+      'ffmpeg -i in.mp4 -pass 1 -f null /dev/null',
+      'PASS=3 FAIL=0 SKIP=1',
+      'BYPASS_CACHE=1 npm test',
+      'SECRET_KEY_FILE=/run/secrets/key',
+      "sed -i 's/PASSWORD=.*/PASSWORD=/' .env",
+      'hf_hub_download(repo_id="gpt2") and npm_config_cache=/tmp/npm',
+      `commit 3f786850e387550fdab836ed7e6dc881de23001b near AKIA, the access key prefix`,
+      'echo "build done" | tee build.log',
+    ];
+    for (const text of ordinary) expect(redactor.redactText(text), text).toBe(text);
+    expect(redactor.stats().redactions).toBe(0);
+  });
+
+  it('finds a bare AWS secret key only near a key id', () => {
+    const redactor = createOrThrow({ enabled: true });
+    const far = `${keyId}${' filler'.repeat(60)} ${awsSecret}`;
+    expect(redactor.redactText(far)).toContain(awsSecret);
+    expect(redactor.redactText(`etag ${awsSecret}`)).toBe(`etag ${awsSecret}`);
+    expect(redactor.redactText(`Access key ID,Secret access key\n${keyId},${awsSecret}`)).toBe(
+      'Access key ID,Secret access key\nAKIA[REDACTED:aws-access-key-id],[REDACTED:aws-secret-key]',
+    );
+  });
+});
+
+describe('failures never carry transcript text (issue 14, point 9)', () => {
+  it('names an invalid pattern by index and V8 reason only, however the pattern is written', () => {
+    for (const pattern of [
+      'hunter2Sup(',
+      'pw: (hunter2Sup',
+      'a/: b(hunter2Sup',
+      'hunter2Sup[',
+      '*hunter2Sup',
+      'x)hunter2Sup',
+    ]) {
+      const failure = expectFailure(createRedactor({ enabled: true, extraPatterns: ['ok', pattern] }));
+      expect(failure.code).toBe('OCS_ERR_CONFIG');
+      expect(failure.message).toMatch(
+        /^redaction pattern extraPatterns\[1\] is not a valid regular expression \([A-Za-z' {}()\\]+\)$/,
+      );
+      expect(failure.message).not.toContain('hunter2');
+    }
+  });
+
+  it('fails closed when a pattern cannot finish on a text: the text is not sent, nothing is thrown', () => {
+    // V8 runs out of stack for this pattern (captures in a repeated group) on a long enough string.
+    const redactor = createOrThrow({ enabled: true, extraPatterns: ['password(?:(a)|(b)|.)+X'] });
+    const text = `password hunter2Sup ${'ab'.repeat(2_000_000)}!`;
+    let out = '';
+    expect(() => {
+      out = redactor.redactText(text);
+    }).not.toThrow();
+    expect(out).toBe('[REDACTED:unscannable]');
+    expect(redactor.redactJson({ text })).toEqual({ text: '[REDACTED:unscannable]' });
+    expect(redactor.redactText('a password xyX b')).toBe('a [REDACTED:custom] b');
+  });
+});
+
 describe('false positives', () => {
   const ordinary = [
     'const token = getToken();',
@@ -399,6 +525,22 @@ describe('performance', () => {
     unclosedQuotes: fill('name: "'),
     spacesThenKey: `${' '.repeat(FIVE_MB - 16)}key=abc123456789`,
     dashes: fill('-'),
+    // Command lines: many tools and flags, quotes left open, pipes, subcommand words, nested quotes.
+    mysqlFlags: fill('mysql -p'),
+    curlOpenQuote: fill("curl -u 'a:"),
+    sshpassOpenQuote: fill('sshpass -p "'),
+    flagsOnly: fill(' -p'),
+    echoPipes: fill('echo x | '),
+    nestedQuotes: fill('bash -c "sh -c \'mysql -p'),
+    subcommandWords: fill(' set login user config '),
+    dockerLoginWords: fill('docker login -p '),
+    tokenPrefixes: fill(' hf_npm_glpat-dapi'),
+    awsKeyIdsAndRuns: fill(`AKIA${'A'.repeat(16)} ${'aB1'.repeat(14)} `),
+    cookieHeaders: fill('Cookie: a=b; '),
+    sqlPhrases: fill("IDENTIFIED BY '"),
+    pgpassLines: fill('a:1:b:c:d\n'),
+    credentialCalls: fill('auth=("a", '),
+    expectSend: fill('expect "password:"; send "'),
   };
 
   it('finishes every 5 MB adversarial near-miss input in under 500 ms', () => {
@@ -415,7 +557,15 @@ describe('performance', () => {
   it('stays linear when 5 MB are dense with matches', () => {
     const redactor = createOrThrow({ enabled: true });
     // Hundreds of thousands of real redactions or rejected candidates: slower per byte, never quadratic.
-    const dense = [fill('PASSWORD=a '), fill("password='"), fill('"token": "'), fill('key: '), fill('authorization: ')];
+    const dense = [
+      fill('PASSWORD=a '),
+      fill("password='"),
+      fill('"token": "'),
+      fill('key: '),
+      fill('authorization: '),
+      fill('mysql -pA1b2C3d4 '),
+      fill('curl -u a:b1c2d3e4 '),
+    ];
     for (const text of dense) redactor.redactText(text.slice(0, 50_000));
     for (const text of dense) expect(timeIt(() => redactor.redactText(text))).toBeLessThan(3000);
     expect(redactor.stats().redactions).toBeGreaterThan(500_000);

@@ -72,6 +72,8 @@ export function loadCorpus(path: string): CorpusCase[] {
 }
 
 export const HELD_OUT_CORPUS = fileURLToPath(new URL('../fixtures/redaction-corpus/held-out.txt', import.meta.url));
+/** A second corpus, written after the command-line rules: other tools and phrasings, same format. */
+export const FRESH_CORPUS = fileURLToPath(new URL('../fixtures/redaction-corpus/fresh.txt', import.meta.url));
 
 export interface CaseVerdict {
   case: CorpusCase;

@@ -1,13 +1,13 @@
 import type { Rule, Tally } from './redaction-rule.js';
 import { describeName, MAX_NAME_CHARS } from './secret-names.js';
-import { isSecretValue } from './secret-values.js';
+import { isCommandLineSecret, isSecretValue, looksLikeFile, type NameInfo } from './secret-values.js';
 
 /**
  * `NAME=value`, `export NAME=value`, `NAME: value`, `"name": "value"` where NAME looks secret: a
  * hand-written scanner whose cursor only moves forward, so it stays linear on any input.
  */
 
-const SECRET_WORD_SCAN = /key|secret|token|passw|pwd|credential|auth|private|passphrase/gi;
+const SECRET_WORD_SCAN = /key|secret|token|pass|pwd|credential|auth|private/gi;
 /** A quoted value whose closing quote is further than this is not a secret literal. */
 const MAX_QUOTED_CHARS = 4096;
 const TRAILING_PUNCTUATION = new Set(['.', ',', ';', ':', ')', ']', '}', '>']);
@@ -112,6 +112,7 @@ function readAssignment(s: string, start: number, end: number, floor: number, ne
   if (s[i] === '\\' && isQuote(s[i + 1])) i += 2;
   else if (isQuote(s[i])) i++;
   const quotedName = i !== end;
+  if (quotedName && s[i] === ']') i++; // os.environ["API_KEY"] = …, config['password'] = …
   const beforeSep = i;
   while (isBlank(s[i])) i++;
   const spaced = i !== beforeSep;
@@ -121,8 +122,11 @@ function readAssignment(s: string, start: number, end: number, floor: number, ne
     if (after === '=' || after === '>' || after === '~') return null; // ==, =>, =~
   } else if (sep === ':') {
     if (after === ':') return null; // C++/Rust paths
+    if (spaced && isQuote(after)) return null; // psql's `PASSWORD :'variable'`
+    // `expect "password:"`: the name and colon are the text of a string literal, not a key.
+    if (!quotedName && isQuote(after) && s[start - 1] === after) return null;
   } else {
-    return null;
+    return dashed && spaced && !quotedName ? readFlag(s, i, name, next) : null;
   }
   i++;
   if (sep === ':' && after === '=') i++; // Go's :=
@@ -142,6 +146,31 @@ function readAssignment(s: string, start: number, end: number, floor: number, ne
     resume: value.resume,
     secret: secret ? { start: value.start, end: value.end, marker: info.marker } : null,
   };
+}
+
+/** `--password X`, `--api-key X`, `-storepass X`: where a value comes from, not the value (openssl, keytool). */
+const VALUE_SOURCE = /^(?:env|file|fd):|^stdin$/;
+
+/**
+ * `--password hunter2!`, `--client-secret X`, `-storepass X`: a flag named like a secret, its value after
+ * a blank. Stricter than `NAME=value`, since prose and commit messages name flags too: a bare word
+ * (`--password handling`), a path or file name (`--private-key deploy.pem`) or a placeholder stays.
+ */
+function readFlag(s: string, i: number, name: string, next: NextIndex): Assignment | null {
+  if (s[i] === '-' || s[i] === undefined) return null; // the next flag, or nothing
+  const info: NameInfo = describeName(name);
+  if (info.strength === 'none') return null;
+  // `--pass` (redis-cli, curl) is a password flag, where a bare `PASS: 12` is not an assignment.
+  const strength = info.strength === 'weak' && name.toLowerCase() === 'pass' ? 'strong' : info.strength;
+  const value = readValue(s, i, true, next);
+  if (value === null) return null;
+  const text = s.slice(value.start, value.end);
+  const secret =
+    isCommandLineSecret(text) &&
+    !looksLikeFile(text) &&
+    !VALUE_SOURCE.test(text) &&
+    isSecretValue({ value: text, quoted: value.quoted, strength, bareWordAllowed: false, stop: value.stop });
+  return { resume: value.resume, secret: secret ? { start: value.start, end: value.end, marker: info.marker } : null };
 }
 
 function redactAssignments(s: string, tally: Tally): string {
@@ -172,6 +201,6 @@ function redactAssignments(s: string, tally: Tally): string {
 }
 
 export const assignmentRule: Rule = {
-  mayMatch: (s) => s.includes('=') || s.includes(':'),
+  mayMatch: (s) => s.includes('=') || s.includes(':') || s.includes('-'),
   apply: redactAssignments,
 };

@@ -20,6 +20,7 @@ export const bearerRule = regexRule(
   (s) => s.includes('earer') || s.includes('EARER'),
   /(?<![\w-])(bearer[ \t]+)([\w\-.~+/]{16,}=*)/gi,
   (m) => (hasDigit(m[2]!) ? `${m[1]}${marker('bearer-token')}` : null),
+  true,
 );
 
 /** Credentials in URLs: `scheme://user:pass@host`, and a bare token as the user (`https://TOKEN@host`). */
@@ -33,6 +34,8 @@ export const urlCredentialsRule = regexRule(
     // An earlier rule's marker (`ghp_[REDACTED:github-token]`) has a colon that reads like userinfo.
     if (user.includes('[REDACTED') || password?.includes('[REDACTED')) return null;
     if (password !== undefined && password.length > 0) {
+      // GitHub's old token form: the token is the user, the password a fixed word.
+      if (/^x-oauth-basic$/i.test(password)) return PLACEHOLDER.test(user) ? null : `://[REDACTED]:${password}@`;
       if (PLACEHOLDER.test(password)) return null;
       return `://${user}:[REDACTED]@`;
     }

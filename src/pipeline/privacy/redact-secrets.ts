@@ -1,8 +1,20 @@
 import type { Failure } from '../errors.js';
 import { assignmentRule } from './assignment-rule.js';
+import { awsKeyRule } from './aws-keys.js';
+import { commandLineRule } from './command-line-rules.js';
+import {
+  appSettingRule,
+  cookieHeaderRule,
+  credentialCallRule,
+  expectSendRule,
+  netrcRule,
+  pgpassRule,
+  sqlPasswordRule,
+} from './credential-phrase-rules.js';
 import { compileExtraPattern } from './extra-patterns.js';
 import { authorizationRule, bearerRule, urlCredentialsRule } from './http-credential-rules.js';
 import { pemPrivateKeyRule } from './pem-private-keys.js';
+import { prefixedTokenRule } from './prefixed-tokens.js';
 import { createJsonRedactor } from './redact-json.js';
 import type { Rule, Tally } from './redaction-rule.js';
 import { TOKEN_RULES } from './token-rules.js';
@@ -49,11 +61,32 @@ const BASE64_SKIP_MIN_CHARS = 64 * 1024;
 const PURE_BASE64 = /^[A-Za-z0-9+/=\r\n]+$/;
 /** Extra characters redacted past the truncation point, so a secret straddling the cut still matches. */
 const TRUNCATION_MARGIN = 4096;
+/** What is sent instead of a text a rule failed on. */
+const UNSCANNABLE = '[REDACTED:unscannable]';
+/** Strings up to this long have their outcome remembered (per redactor, at most SHORT_CACHE_LIMIT of them). */
+const SHORT_CHARS = 64;
+const SHORT_CACHE_LIMIT = 4096;
+/**
+ * Ids, timestamps, versions, hex digests (`0190babc-62a0-…`, `2026-01-02T03:04:05.678Z`, `2.0.42`): no
+ * built-in rule can match a string made only of these characters, so none is tried.
+ */
+const SAFE_SHAPE = /^[0-9a-f:.+\-TZ]+$/;
+const SAFE_SHAPE_MAX_CHARS = 128;
 
 /** Order matters: specific token shapes first, so the generic rules see their markers and skip them. */
 const BUILT_IN_RULES: readonly Rule[] = [
   pemPrivateKeyRule,
+  prefixedTokenRule,
   ...TOKEN_RULES,
+  awsKeyRule,
+  commandLineRule,
+  sqlPasswordRule,
+  netrcRule,
+  appSettingRule,
+  cookieHeaderRule,
+  credentialCallRule,
+  expectSendRule,
+  pgpassRule,
   authorizationRule,
   bearerRule,
   urlCredentialsRule,
@@ -88,14 +121,43 @@ export function createRedactor(options: RedactorOptions): Redactor | Failure {
     if (isFailure(rule)) return rule;
     extraRules.push(rule);
   }
-  const rules = options.enabled ? [...BUILT_IN_RULES, ...extraRules] : [];
+  const builtIn = options.enabled ? BUILT_IN_RULES : [];
+  const rules = [...builtIn, ...extraRules];
   const tally: Tally = { redactions: 0 };
+  // Transcripts repeat short values endlessly (`assistant`, a cwd, a model name): remember their outcome.
+  const shortResults = new Map<string, { out: string; redactions: number }>();
+
+  function applyRules(s: string): string {
+    const blank = s.includes(' ') || s.includes('\t');
+    const skipBuiltIn = s.length <= SAFE_SHAPE_MAX_CHARS && SAFE_SHAPE.test(s);
+    let out = s;
+    for (const rule of skipBuiltIn ? extraRules : rules) {
+      if (!blank && rule.needsBlank === true) continue;
+      try {
+        if (rule.mayMatch(out)) out = rule.apply(out, tally);
+      } catch {
+        // A pattern that cannot finish on this text (a user's regex exhausting V8's backtracking
+        // stack on a long tool output) fails closed: the text is not sent, and no error carries it.
+        tally.redactions++;
+        return UNSCANNABLE;
+      }
+    }
+    return out;
+  }
 
   function redactSecrets(s: string): string {
     if (rules.length === 0 || s.length < MIN_SCANNED_CHARS) return s;
     if (s.length >= BASE64_SKIP_MIN_CHARS && PURE_BASE64.test(s)) return s;
-    let out = s;
-    for (const rule of rules) if (rule.mayMatch(out)) out = rule.apply(out, tally);
+    if (s.length > SHORT_CHARS) return applyRules(s);
+    const known = shortResults.get(s);
+    if (known !== undefined) {
+      tally.redactions += known.redactions;
+      return known.out;
+    }
+    const before = tally.redactions;
+    const out = applyRules(s);
+    if (shortResults.size >= SHORT_CACHE_LIMIT) shortResults.clear();
+    shortResults.set(s, { out, redactions: tally.redactions - before });
     return out;
   }
 

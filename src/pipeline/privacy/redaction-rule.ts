@@ -11,6 +11,8 @@ export interface Rule {
   /** Cheap test; the rule's regex only runs when it is true. */
   mayMatch(s: string): boolean;
   apply(s: string, tally: Tally): string;
+  /** Only text with a blank (space or tab) can match: a command line, a phrase. Checked once per string. */
+  needsBlank?: boolean;
 }
 
 export function marker(label: string): string {
@@ -48,8 +50,9 @@ export function regexRule(
   mayMatch: (s: string) => boolean,
   re: RegExp,
   decide: (m: RegExpExecArray) => string | null,
+  needsBlank = false,
 ): Rule {
-  return { mayMatch, apply: (s, tally) => replaceMatches(s, re, tally, decide) };
+  return { mayMatch, needsBlank, apply: (s, tally) => replaceMatches(s, re, tally, decide) };
 }
 
 export const hasDigit = (s: string): boolean => /\d/.test(s);
@@ -58,3 +61,25 @@ export const hasLetter = (s: string): boolean => /[A-Za-z]/.test(s);
 /** Values that stand for a secret rather than being one: `$VAR`, `<key>`, `{{ x }}`, `***`, `your-key`, … */
 export const PLACEHOLDER =
   /^(?:\$|%[A-Za-z_]|<|\{\{|\[REDACTED|\.\.\.|…|\*{3,}|x{4,}|your[-_ ]|replace[-_ ]?me|change[-_ ]?me)/i;
+
+/** A piece of a string to replace; rules that find their secrets by scanning collect these. */
+export interface Span {
+  start: number;
+  end: number;
+  text: string;
+}
+
+/** Replaces `spans` (sorted by start, not overlapping) and counts each one. */
+export function spliceSpans(s: string, spans: readonly Span[], tally: Tally): string {
+  if (spans.length === 0) return s;
+  const parts: string[] = [];
+  let last = 0;
+  for (const span of spans) {
+    if (span.start < last) continue;
+    parts.push(s.slice(last, span.start), span.text);
+    last = span.end;
+    tally.redactions++;
+  }
+  parts.push(s.slice(last));
+  return parts.join('');
+}

@@ -7,7 +7,8 @@ import { marker } from './redaction-rule.js';
  */
 
 const SECRET_WORD = /key|secret|token|passw|pwd|credential|auth|private|passphrase/;
-export const SECRET_WORD_ANY_CASE = /key|secret|token|passw|pwd|credential|auth|private|passphrase/i;
+/** Any name that can be secret has one of these (`pass` covers `DB_PASS`, `SSHPASS` and `-storepass`). */
+export const SECRET_WORD_ANY_CASE = /key|secret|token|pass|pwd|credential|auth|private/i;
 const SEGMENT_SPLIT = /[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])/;
 export const MAX_NAME_CHARS = 100;
 
@@ -35,6 +36,14 @@ const BENIGN_SEGMENTS = new Set([
   'keymaps',
   'keybinding',
   'keybindings',
+  'newkey',
+  'genkey',
+  'keyout',
+  'keyform',
+  'keyalg',
+  'keysize',
+  'keytype',
+  'keylen',
   'monkey',
   'donkey',
   'turkey',
@@ -154,7 +163,52 @@ const BENIGN_AFTER = new Set([
   'port',
   'hint',
   'label',
+  'min',
+  'max',
+  'minimum',
+  'maximum',
+  'policy',
+  'policies',
+  'complexity',
+  'strength',
+  'rule',
+  'rules',
+  'regex',
+  'pattern',
+  'prompt',
+  'stdin',
+  'env',
+  'helper',
+  'manager',
+  'changed',
+  'updated',
+  'fingerprint',
+  'fingerprints',
+  'checksum',
 ]);
+/** English words ending in `pass`, unlike `DB_PASS`, `SSHPASS`, `-storepass`, `--keypass`. */
+const ENGLISH_PASS = new Set(['bypass', 'compass', 'encompass', 'surpass', 'overpass', 'underpass', 'trespass']);
+/** `first_pass`, `two-pass`, `render_pass`: a pass over data, not a password. */
+const PASS_QUALIFIERS = new Set([
+  'first',
+  'second',
+  'third',
+  'last',
+  'final',
+  'single',
+  'multi',
+  'one',
+  'two',
+  'render',
+  'shader',
+  'compiler',
+  'optimizer',
+]);
+
+function isPassSegment(segment: string): boolean {
+  return segment.endsWith('pass') && !ENGLISH_PASS.has(segment);
+}
+
 /** Names with these (after removing separators) hold a secret whatever the value looks like. */
 const STRONG_WORDS = [
   'secret',
@@ -208,18 +262,21 @@ function classifyName(name: string): NameStrength {
     .split(SEGMENT_SPLIT)
     .filter((x) => x.length > 0)
     .map((x) => x.toLowerCase());
-  const hit = segments.some(
-    (segment, k) =>
-      SECRET_WORD.test(segment) &&
-      !BENIGN_SEGMENTS.has(segment) &&
-      !BENIGN_BEFORE.has(segments[k - 1] ?? '') &&
-      !BENIGN_AFTER.has(segments[k + 1] ?? ''),
+  const qualified = (k: number): boolean =>
+    !BENIGN_BEFORE.has(segments[k - 1] ?? '') && !BENIGN_AFTER.has(segments[k + 1] ?? '');
+  const hit = segments.some((segment, k) => SECRET_WORD.test(segment) && !BENIGN_SEGMENTS.has(segment) && qualified(k));
+  const passHit = segments.some(
+    (segment, k) => isPassSegment(segment) && !PASS_QUALIFIERS.has(segments[k - 1] ?? '') && qualified(k),
   );
-  if (!hit) return 'none';
+  if (!hit && !passHit) return 'none';
+  // `SECRET_KEY_FILE`, `API_TOKEN_URL`, `PASSWORD_MIN_LENGTH`: the last word says what the value is.
+  if (segments.length > 1 && BENIGN_AFTER.has(segments[segments.length - 1]!)) return 'none';
   const compact = segments.join('');
   // `PWD`/`OLDPWD` are the shell's working directory.
   if (compact === 'pwd' || compact === 'oldpwd') return 'none';
-  return STRONG_WORDS.some((w) => compact.includes(w)) ? 'strong' : 'weak';
+  if (STRONG_WORDS.some((w) => compact.includes(w))) return 'strong';
+  // A bare `pass` (`PASS: 12` in a test summary) needs a key-shaped value; `DB_PASS`, `SSHPASS` do not.
+  return passHit && compact !== 'pass' ? 'strong' : 'weak';
 }
 
 function labelForName(name: string): string {

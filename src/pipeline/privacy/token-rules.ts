@@ -23,8 +23,8 @@ const githubRule = regexRule(
 );
 
 const slackTokenRule = regexRule(
-  (s) => s.includes('xox'),
-  /(?<![\w-])(xox[abposr]-)[A-Za-z0-9-]{10,}/g,
+  (s) => s.includes('xox') || s.includes('xapp-'),
+  /(?<![\w-])(xox[abposr]-|xapp-)[A-Za-z0-9-]{10,}/g,
   (m) => `${m[1]}${marker('slack-token')}`,
 );
 
@@ -46,10 +46,11 @@ const stripeRule = regexRule(
   (m) => `${m[1]}${marker('stripe-key')}`,
 );
 
-const awsKeyIdRule = regexRule(
-  (s) => s.includes('AKIA') || s.includes('ASIA'),
-  /(?<![A-Za-z0-9])(AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])/g,
-  (m) => `${m[1]}${marker('aws-access-key-id')}`,
+/** `123456789:AA…`, alone or in `https://api.telegram.org/bot<token>/…`. */
+const telegramBotRule = regexRule(
+  (s) => s.includes(':AA'),
+  /(?<!\d)\d{8,10}:AA[\w-]{33}(?![\w-])/g,
+  () => marker('telegram-bot-token'),
 );
 
 const jwtRule = regexRule(
@@ -66,6 +67,6 @@ export const TOKEN_RULES: readonly Rule[] = [
   slackWebhookRule,
   googleRule,
   stripeRule,
-  awsKeyIdRule,
+  telegramBotRule,
   jwtRule,
 ];
