@@ -24,10 +24,14 @@ describe('inferAnchor', () => {
     }
   });
 
-  it('gives the event time for an id that carries its own time (at or after its anchor)', () => {
+  it('gives an anchor an hour before the event for an id that carries its own time (at or after its anchor)', () => {
     const event = '2026-11-25T11:00:00.000Z';
     const id = traceIdFor('prompt-2', event, anchor);
-    expect(inferAnchor(SESSION, 'prompt-2', id, event)).toBe(Date.parse(event));
+    const inferred = inferAnchor(SESSION, 'prompt-2', id, event)!;
+    expect(inferred).toBe(Date.parse(event) - 3_600_000);
+    // Every span from an hour before the prompt on gets the id it got with the real anchor.
+    for (const span of ['2026-11-25T10:00:00.000Z', '2026-11-25T10:59:58.000Z', '2026-11-25T11:30:00.000Z'])
+      expect(idTimeFor(Date.parse(span), inferred)).toEqual(idTimeFor(Date.parse(span), anchor));
   });
 
   it('finds no anchor for ids of the first versions, nor for ids of another key', () => {

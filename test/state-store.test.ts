@@ -665,18 +665,4 @@ describe('state store: destinations', () => {
     expect(first.getConversations('s1', ['k1'])).toEqual({ k1: makeConversation('s1', 'k1', 0) });
     expect(openStore(dir, { destination: destinationB }).getSession('s1')).toBeUndefined();
   });
-
-  it('adopted identities are kept whole (acknowledged there), and never replace a known one', async () => {
-    const dir = await makeTempDir();
-    const store = openStore(dir, { destination: destinationA });
-    const claim = store.claimLease('s1');
-    if (!claim.claimed) throw new Error('expected the lease');
-    const adopted = { ...makeIdentity('s1', 'k1'), anchorMs: 5, sentUntilMs: 9 };
-    expect(store.reserveIdentities('s1', claim.token, { k2: { ...makeIdentity('s1', 'k2'), sentUntilMs: 9 } })).toBe(
-      true,
-    );
-    expect(store.adoptIdentities('s1', claim.token, { k1: adopted, k2: makeIdentity('s1', 'other') })).toBe(true);
-    expect(store.getIdentities('s1')).toEqual({ k1: adopted, k2: makeIdentity('s1', 'k2') });
-    expect(store.adoptIdentities('s1', 'not-the-token', { k3: adopted })).toBe(false);
-  });
 });

@@ -11,6 +11,7 @@ import { createOpikUploader, type OpikUploader } from '../src/pipeline/upload/op
 import { startOpikTestServer, type OpikTestServer, type StoredTrace } from './support/opik-test-server.js';
 import { copyOwnFixtureRoot, linkRealFixtureRoot, makeTempDir, OWN_SESSION_ID } from './support/fixture-roots.js';
 import { testMappingOptions } from './support/parse-helpers.js';
+import { generateDiscoveryTree } from '../bench/generate-corpus.js';
 
 /**
  * The engine against a real LMDB in a temp dir and the Opik test server: destinations, adoption of the
@@ -210,6 +211,28 @@ describe('sync engine: Opik is the truth, state a cache', () => {
     expect(handle.reader.requests).toBe(1);
     const reads = server.requests.filter((request) => request.method === 'GET');
     expect(reads).toHaveLength(1);
+  });
+});
+
+describe('sync engine: many sessions without state', () => {
+  it('lists the project threads once and looks up only the sessions that have one there', async () => {
+    const root = join(temp.path, `tree-${(run += 1)}`);
+    await generateDiscoveryTree(root, { sessions: 80, projects: 3, seed: 5 });
+    const sessions = await sessionsOf(root);
+    const first = openEngine(freshStateDir(), { project: 'many' });
+    await syncAll(first, sessions.slice(0, 10));
+    await closeEngine(first);
+
+    const gets = () => server.requests.filter((request) => request.method === 'GET').map((request) => request.path);
+    const before = gets().length;
+    const second = openEngine(freshStateDir(), { project: 'many' });
+    const result = await syncAll(second, sessions);
+    const reads = gets().slice(before);
+    // One probe, one page of threads, and a look-up for each of the 10 sessions there.
+    expect(reads.filter((path) => path.endsWith('/traces/threads'))).toHaveLength(1);
+    expect(reads.filter((path) => path.endsWith('/traces'))).toHaveLength(11);
+    expect(result.outcomes.reduce((n, outcome) => n + outcome.created, 0)).toBe(70);
+    expect(server.traces().filter((trace) => trace.project_name === 'many')).toHaveLength(80);
   });
 });
 

@@ -139,10 +139,9 @@ async function syncUnderLease(
   token: string,
   force: boolean,
 ): Promise<SessionOutcome> {
-  const outcome = await runSessionChunks(engine, session, force, {
-    sink: (state, plan) => syncSink(engine, session, token, state, plan),
-    adopt: (identities) => engine.store.adoptIdentities(session.sessionId, token, identities),
-  });
+  const outcome = await runSessionChunks(engine, session, force, (state, plan) =>
+    syncSink(engine, session, token, state, plan),
+  );
   if (outcome.status !== 'failed') stampSession(engine, session);
   return outcome;
 }
@@ -150,10 +149,7 @@ async function syncUnderLease(
 /** Dry run: parse and compare with state, take no lease, send nothing, write nothing. */
 async function previewSession(engine: SyncEngineOptions, session: SessionFile): Promise<SessionOutcome> {
   const preview: NonNullable<SessionOutcome['preview']> = [];
-  const outcome = await runSessionChunks(engine, session, engine.force, {
-    sink: () => previewSink(preview),
-    adopt: () => true,
-  });
+  const outcome = await runSessionChunks(engine, session, engine.force, () => previewSink(preview));
   return { ...outcome, preview };
 }
 
@@ -173,12 +169,6 @@ interface SelectedChunk {
 /** What a run does with each selected chunk; a returned outcome stops the session there. */
 type ChunkSink = (chunk: SelectedChunk, warnings: ParseWarning[]) => Promise<Stopped | undefined>;
 
-interface RunMode {
-  sink: (state: SessionState | undefined, plan: SessionPlan & { action: 'parse' }) => ChunkSink;
-  /** Records identities adopted from the destination; false when the lease was lost. */
-  adopt: (identities: Record<string, ConversationIdentity>) => boolean;
-}
-
 /** Sync: reserve the ids, send, and commit the chunk's state only once Opik acknowledged everything. */
 function syncSink(
   engine: SyncEngineOptions,
@@ -190,7 +180,10 @@ function syncSink(
   let state = initial;
   let fromScratch = plan.fromScratch;
   return async ({ kind, result, selection }, warnings) => {
-    if (!engine.store.reserveIdentities(session.sessionId, token, selection.identities)) return { failure: LOST_LEASE };
+    // Ids are reserved before anything that uses them is sent; a chunk with nothing to send needs none.
+    const sending = selectsRecords(selection);
+    if (sending && !engine.store.reserveIdentities(session.sessionId, token, selection.identities))
+      return { failure: LOST_LEASE };
     const sent = await sendChunk(engine.uploader!, selection.traces, selection.spans);
     if (!sent.ok) return { failure: sent.failure, fatal: sent.fatal };
     for (const message of sent.rejected) warnings.push({ file: session.path, line: 0, message });
@@ -252,15 +245,15 @@ async function runSessionChunks(
   engine: SyncEngineOptions,
   session: SessionFile,
   force: boolean,
-  mode: RunMode,
+  makeSink: (state: SessionState | undefined, plan: SessionPlan & { action: 'parse' }) => ChunkSink,
 ): Promise<SessionOutcome> {
   const outcome = emptyOutcome(session, 'unchanged');
   const state = engine.store.getSession(session.sessionId);
   const plan = planSessionSync(session, state, force);
   if (plan.action === 'skip') return outcome;
-  const prepared = await prepareSession(engine, session, plan, state, mode);
+  const prepared = await prepareSession(engine, session, plan, state);
   if ('failure' in prepared) return { ...outcome, status: 'failed', ...prepared };
-  const sink = mode.sink(state, plan);
+  const sink = makeSink(state, plan);
   for await (const { kind, result } of parsedChunks(engine, session, plan, state, prepared)) {
     if (engine.signal?.aborted) {
       return {
@@ -302,14 +295,14 @@ async function prepareSession(
   session: SessionFile,
   plan: SessionPlan & { action: 'parse' },
   state: SessionState | undefined,
-  mode: RunMode,
 ): Promise<PreparedSession | Stopped> {
   const identities = knownIdentities(engine, session, plan, state);
   const prepared: PreparedSession = { identities, adopted: {}, revisits: [], changedAgentIds: plan.changedAgentIds };
   if (!state && Object.keys(identities).length === 0) {
     const adopted = await adoptFromDestination(engine, session);
     if ('failure' in adopted) return adopted;
-    if (!mode.adopt(adopted.identities)) return { failure: LOST_LEASE };
+    // Written with the chunk that uses them (reserve, commit). After a crash before that, the next run
+    // has no state and no ids for the session, so it adopts them again.
     Object.assign(identities, adopted.identities);
     prepared.adopted = adopted.conversations;
   }
@@ -341,6 +334,8 @@ async function adoptFromDestination(
   const holds = await projectHoldsTraces(reader);
   if (!holds.ok) return holds;
   if (!holds.value) return none;
+  const threads = await runThreads.get(engine);
+  if (threads?.ok && !threads.value.has(session.sessionId)) return none;
   const rows = await reader.listThreadTraces(session.sessionId);
   if (!rows.ok) return rows;
   const adopted = adoptExportedRows(session.sessionId, rows.value, Date.now());
@@ -453,6 +448,30 @@ function chunkReadOptions(
   };
 }
 
+/** From this many sessions without state in one run, the project's thread ids are listed once instead. */
+const THREAD_LIST_FROM = 50;
+/** A run's list of the project's threads (see listThreadsForRun); failed lists are not used. */
+const runThreads = new WeakMap<SyncEngineOptions, Promise<Awaited<ReturnType<OpikReader['listThreadIds']>>>>();
+
+/**
+ * Many sessions without state in one run (a new machine, a lost or second state dir, a project that
+ * holds other sessions): one listing of the project's threads tells which of them can have rows there,
+ * so only those are looked up. Not for an empty project (the probe says so) nor for a few sessions.
+ */
+async function listThreadsForRun(engine: SyncEngineOptions, sessions: SessionFile[]): Promise<void> {
+  const reader = engine.reader;
+  if (!reader || !engine.uploader) return;
+  let stateless = 0;
+  for (const session of sessions) {
+    if (engine.store.getSession(session.sessionId) === undefined) stateless += 1;
+    if (stateless >= THREAD_LIST_FROM) break;
+  }
+  if (stateless < THREAD_LIST_FROM) return;
+  const holds = await projectHoldsTraces(reader);
+  if (!holds.ok || !holds.value) return;
+  runThreads.set(engine, reader.listThreadIds());
+}
+
 /** Run sessions with bounded concurrency; a fatal failure stops starting new ones. */
 export async function syncSessions(
   engine: SyncEngineOptions,
@@ -460,6 +479,7 @@ export async function syncSessions(
   concurrency: number,
   onDone: (outcome: SessionOutcome) => void,
 ): Promise<{ outcomes: SessionOutcome[]; fatal?: Failure }> {
+  await listThreadsForRun(engine, sessions);
   const outcomes: SessionOutcome[] = [];
   let fatal: Failure | undefined;
   let next = 0;
@@ -481,5 +501,6 @@ export async function syncSessions(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  runThreads.delete(engine);
   return fatal ? { outcomes, fatal } : { outcomes };
 }

@@ -86,6 +86,7 @@ function readFraction(id: string): number {
 }
 
 const MAX_ANCHOR_SEARCH_MS = 50 * 365 * 24 * 3_600_000;
+const UNSQUEEZED_ANCHOR_LEAD_MS = 3_600_000;
 
 /**
  * The anchor a trace id was made with, for traces that do not carry it: undefined for ids of the first
@@ -98,8 +99,11 @@ export function inferAnchor(sessionId: string, key: string, traceId: string, sta
   const start = Date.parse(startTime);
   if (!Number.isFinite(start)) return undefined;
   const fraction = readFraction(traceId);
-  // At or after its anchor an event embeds its own time: any anchor up to the start gives these ids.
-  if (fraction === 0 && ms === Math.floor(start) && createStableUuidV7(ms, idKey, 0) === traceId) return ms;
+  // At or after its anchor an event embeds its own time: any anchor up to the start gives this id. An hour
+  // before it keeps what ran just before the prompt (a Warmup) at its own time too, as its anchor (the
+  // export, 20 h back) almost surely did.
+  if (fraction === 0 && ms === Math.floor(start) && createStableUuidV7(ms, idKey, 0) === traceId)
+    return ms - UNSQUEEZED_ANCHOR_LEAD_MS;
   // Squeezed before its anchor: the id time grows with the anchor, so search for it.
   const before = (anchor: number): boolean => {
     const time = idTimeFor(start, anchor);

@@ -147,8 +147,6 @@ export interface StateStore {
    * between upload and commit re-sends with the same ids (an upsert) instead of new ones (a duplicate).
    */
   reserveIdentities(sessionId: string, token: string, identities: Record<string, ConversationIdentity>): boolean;
-  /** Records identities read back from the destination (the row exists), unless one is known already. */
-  adoptIdentities(sessionId: string, token: string, identities: Record<string, ConversationIdentity>): boolean;
   getLease(sessionId: string): Lease | undefined;
   listLeases(): Array<{ sessionId: string; lease: Lease }>;
   /** Appends to the export history, which keeps the last 1000 runs. */
@@ -291,7 +289,6 @@ export function openStateStore(dir: string, options: StateStoreOptions = {}): St
     releaseLease: leases.releaseLease,
     commitSession: records.commitSession,
     reserveIdentities: records.reserveIdentities,
-    adoptIdentities: records.adoptIdentities,
     getLease: (sessionId) => readFresh(() => leases.getLease(sessionId)),
     listLeases: () => readFresh(leases.listLeases),
     recordRun,
@@ -381,22 +378,6 @@ function createSessionRecords(
     });
   }
 
-  /** Identities read back from the destination: acknowledged by definition, so kept whole. */
-  function adoptIdentities(
-    sessionId: string,
-    token: string,
-    identities: Record<string, ConversationIdentity>,
-  ): boolean {
-    return root.transactionSync(() => {
-      if (!holds(sessionId, token)) return false;
-      for (const [key, identity] of Object.entries(identities)) {
-        if (ids.get(conversationKey(sessionId, key)) === undefined)
-          ids.putSync(conversationKey(sessionId, key), storedIdentity(identity));
-      }
-      return true;
-    });
-  }
-
   function reset(sessionId?: string): number {
     return root.transactionSync(() => {
       if (sessionId !== undefined) {
@@ -422,7 +403,6 @@ function createSessionRecords(
     getConversations: (sessionId: string, keys: string[]) => readByKeys(conversations, sessionId, keys),
     commitSession,
     reserveIdentities,
-    adoptIdentities,
     reset,
   };
 }

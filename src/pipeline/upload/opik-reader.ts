@@ -32,6 +32,11 @@ export interface OpikReader {
   projectHasTraces(): Promise<ReadOutcome<boolean>>;
   /** Every trace of one thread (a session), without input and output. */
   listThreadTraces(threadId: string): Promise<ReadOutcome<ExportedTrace[]>>;
+  /**
+   * The ids of every thread of the project (`GET /v1/private/traces/threads`, 1000 a page): for many
+   * sessions at once, a few pages instead of a look-up per session that finds nothing.
+   */
+  listThreadIds(): Promise<ReadOutcome<Set<string>>>;
   /** Requests made so far (for measurements). */
   readonly requests: number;
   close(): Promise<void>;
@@ -64,7 +69,7 @@ export function createOpikReader(config: OpikReaderConfig): OpikReader {
   /** Servers that refuse `exclude` (older versions may not know a field) are asked without it. */
   let useExclude = true;
 
-  async function getOnce(query: URLSearchParams): Promise<{ status: number; text: string }> {
+  async function getOnce(resource: string, query: URLSearchParams): Promise<{ status: number; text: string }> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     const onAbort = (): void => controller.abort();
@@ -73,7 +78,7 @@ export function createOpikReader(config: OpikReaderConfig): OpikReader {
       requests += 1;
       const response = await pool.request({
         method: 'GET',
-        path: `${basePath}/v1/private/traces?${query.toString()}`,
+        path: `${basePath}/v1/private/${resource}?${query.toString()}`,
         headers,
         signal: controller.signal,
       });
@@ -85,15 +90,18 @@ export function createOpikReader(config: OpikReaderConfig): OpikReader {
   }
 
   /** One page, retried on 429, 5xx, timeouts and network errors; `undefined` for a project not found. */
-  async function getPage(params: Record<string, string>): Promise<ReadOutcome<TracePage | undefined>> {
+  async function getPage(
+    params: Record<string, string>,
+    resource: 'traces' | 'traces/threads' = 'traces',
+  ): Promise<ReadOutcome<TracePage | undefined>> {
     let lastReason = '';
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       if (config.signal?.aborted) return aborted();
       const query = new URLSearchParams({ project_name: config.projectName, ...params });
-      if (useExclude) query.set('exclude', JSON.stringify(EXCLUDED_FIELDS));
+      if (useExclude && resource === 'traces') query.set('exclude', JSON.stringify(EXCLUDED_FIELDS));
       let answer: { status: number; text: string };
       try {
-        answer = await getOnce(query);
+        answer = await getOnce(resource, query);
       } catch (error) {
         if (config.signal?.aborted) return aborted();
         lastReason = describeNetworkError(error);
@@ -187,6 +195,23 @@ export function createOpikReader(config: OpikReaderConfig): OpikReader {
         const total = answer.value?.total;
         if (content.length < pageSize || (typeof total === 'number' && page * pageSize >= total))
           return { ok: true, value: traces };
+      }
+    },
+
+    async listThreadIds() {
+      const ids = new Set<string>();
+      const size = 1000;
+      for (let page = 1; ; page++) {
+        const answer = await getPage({ page: String(page), size: String(size), truncate: 'true' }, 'traces/threads');
+        if (!answer.ok) return answer;
+        const content = answer.value?.content ?? [];
+        for (const row of content) {
+          const id = typeof row === 'object' && row !== null ? (row as { id?: unknown }).id : undefined;
+          if (typeof id === 'string') ids.add(id);
+        }
+        const total = answer.value?.total;
+        if (content.length < size || (typeof total === 'number' && page * size >= total))
+          return { ok: true, value: ids };
       }
     },
 
