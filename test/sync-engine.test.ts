@@ -398,3 +398,46 @@ describe('sync engine: a fatal failure', () => {
     );
   });
 });
+
+describe('sync engine: records Opik refuses', () => {
+  it('warns at the line the refused turn starts on, sends and commits the rest of the session', async () => {
+    const prompt = 'Add a health check endpoint';
+    const strict = await startOpikTestServer({
+      validateWithSdk: false,
+      // A rule of a newer backend that the client cannot know: one turn's trace is refused.
+      extraItemRule: (kind, item) =>
+        kind === 'trace' && JSON.stringify(item.input ?? {}).includes(prompt) ? 'input is not allowed' : undefined,
+    });
+    try {
+      const root = join(temp.path, `own-${(run += 1)}`);
+      await copyOwnFixtureRoot(root);
+      const session = (await sessionsOf(root)).find((s) => s.sessionId === OWN_SESSION_ID)!;
+      const lines = (await readFile(session.path, 'utf8')).split('\n');
+      const promptLine = lines.findIndex((line) => line.includes(prompt) && /"type": ?"user"/.test(line)) + 1;
+      expect(promptLine).toBeGreaterThan(0);
+
+      const handle = openEngine(freshStateDir(), { target: strict });
+      const outcome = await syncOneSession(handle.engine, session);
+      expect(outcome.status).toBe('synced');
+      // (The fixture's deliberately broken line 10 gives its own warning.)
+      expect(outcome.warnings.filter((warning) => warning.line !== 10)).toEqual([
+        {
+          file: session.path,
+          line: promptLine,
+          message: expect.stringMatching(
+            /^Opik refused trace of the turn starting here, the rest was sent: Opik rejected the request \(422\): traces\[0\]: input is not allowed$/,
+          ) as unknown,
+        },
+      ]);
+      // Its spans and every other turn arrived; the session is committed, so a re-run sends nothing.
+      const traces = strict.traces();
+      expect(traces.length).toBeGreaterThan(1);
+      expect(traces.some((trace) => JSON.stringify(trace.input ?? {}).includes(prompt))).toBe(false);
+      expect(handle.store.getSession(session.sessionId)).toBeDefined();
+      const again = await syncOneSession(handle.engine, session);
+      expect([again.status, again.warnings]).toEqual(['unchanged', []]);
+    } finally {
+      await strict.close();
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import { refreshSession } from '../pipeline/transcript/discover-sessions.js';
 import type { Failure } from '../pipeline/errors.js';
 import type { OpikUploader } from '../pipeline/upload/opik-uploader.js';
+import type { RejectedItem } from '../pipeline/upload/uploader-types.js';
 import type { OpikReader } from '../pipeline/upload/opik-reader.js';
 import {
   planAgentRevisits,
@@ -186,7 +187,7 @@ function syncSink(
       return { failure: LOST_LEASE };
     const sent = await sendChunk(engine.uploader!, selection.traces, selection.spans);
     if (!sent.ok) return { failure: sent.failure, fatal: sent.fatal };
-    for (const message of sent.rejected) warnings.push({ file: session.path, line: 0, message });
+    for (const refused of sent.rejected) warnings.push(describeRefusedRecord(session, result, refused));
     const now = Date.now();
     const next =
       kind === 'revisit' && state
@@ -225,16 +226,38 @@ async function sendChunk(
   uploader: OpikUploader,
   traces: SerializedRecord[],
   spans: SerializedRecord[],
-): Promise<{ ok: true; rejected: string[] } | { ok: false; failure: Failure; fatal: boolean }> {
-  const rejected: string[] = [];
+): Promise<{ ok: true; rejected: RejectedItem[] } | { ok: false; failure: Failure; fatal: boolean }> {
+  const rejected: RejectedItem[] = [];
   for (const records of [spans, traces]) {
     if (records.length === 0) continue;
     const sent = records === spans ? await uploader.uploadSpans(records) : await uploader.uploadTraces(records);
     if (!sent.ok) return sent;
     // Records Opik refused one by one (when the uploader narrows a refused batch down): the rest went.
-    for (const item of (sent as { rejected?: Array<{ message: string }> }).rejected ?? []) rejected.push(item.message);
+    rejected.push(...(sent.rejected ?? []));
   }
   return { ok: true, rejected };
+}
+
+/**
+ * A record Opik refused, as a warning at the line its turn starts on. The turn's state is committed
+ * like the rest (sending it again as it is would be refused again); `sync --force` re-sends it.
+ */
+function describeRefusedRecord(session: SessionFile, result: WireParseResult, refused: RejectedItem): ParseWarning {
+  for (const conversation of result.conversations) {
+    const kind =
+      conversation.trace === refused.item
+        ? 'trace'
+        : conversation.spans.includes(refused.item as SerializedRecord)
+          ? 'a span'
+          : undefined;
+    if (kind === undefined) continue;
+    return {
+      file: session.path,
+      line: conversation.startLine,
+      message: `Opik refused ${kind} of the turn starting here, the rest was sent: ${refused.message}`,
+    };
+  }
+  return { file: session.path, line: 0, message: `Opik refused a record, the rest was sent: ${refused.message}` };
 }
 
 /**

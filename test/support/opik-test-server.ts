@@ -53,6 +53,11 @@ export interface OpikTestServerOptions {
    * the compressed bytes (Dropwizard without `server.gzip.enabled`). Default: inflate, as the backend does.
    */
   refuseGzip?: 415 | 400;
+  /**
+   * A validation rule the client does not know (a newer backend's): a message refuses the item with 422,
+   * as the backend's own bean validation does.
+   */
+  extraItemRule?: (kind: WireKind, item: Record<string, unknown>) => string | undefined;
 }
 
 /**
@@ -393,6 +398,8 @@ export async function startOpikTestServer(options: OpikTestServerOptions = {}): 
       const problems = inspectWireItem(kind, item, `${key}[${i}]`);
       malformed.push(...problems.malformed);
       invalid.push(...problems.invalid);
+      const extra = options.extraItemRule?.(kind, item as Record<string, unknown>);
+      if (extra !== undefined) invalid.push(`${key}[${i}]: ${extra}`);
     });
     if (malformed.length > 0)
       return reject(400, malformed, { code: 400, message: `Unable to process JSON: ${malformed.join('; ')}` });
