@@ -550,20 +550,16 @@ describe('performance', () => {
   const oneMbNearMisses = nearMissesOf(FIVE_MB / 5, fillTo(FIVE_MB / 5));
 
   it('stays linear on every 5 MB adversarial near-miss input', () => {
-    // Linear, not fast: 5 MB against its first MB, the better of two runs each, so a loaded machine
+    // Linear, not fast: 5 MB against 1 MB of the same input, the best of three runs each, so a loaded machine
     // does not fail it while a quadratic rule (25× for 5× the text) does. Plus a bound far above linear.
     const redactor = createOrThrow({ enabled: true, extraPatterns: ['ACME-[0-9]{6}'] });
     for (const text of Object.values(nearMisses)) redactor.redactText(text.slice(0, 50_000));
-    const best = (text: string): number =>
-      Math.min(
-        timeIt(() => redactor.redactText(text)),
-        timeIt(() => redactor.redactText(text)),
-      );
+    const best = (text: string): number => Math.min(...[0, 1, 2].map(() => timeIt(() => redactor.redactText(text))));
     const slow: string[] = [];
     for (const [name, text] of Object.entries(nearMisses)) {
       const oneMb = best(oneMbNearMisses[name]!);
       const fiveMb = best(text);
-      if (fiveMb > 10 * oneMb + 50 || fiveMb > 2500)
+      if (fiveMb > 12 * oneMb + 150 || fiveMb > 2500)
         slow.push(`${name}: 1 MB ${oneMb.toFixed(0)} ms, 5 MB ${fiveMb.toFixed(0)} ms`);
     }
     expect(slow).toEqual([]);
