@@ -11,7 +11,7 @@ import { createOpikUploader, type OpikUploader } from '../src/pipeline/upload/op
 import { startOpikTestServer, type OpikTestServer, type StoredTrace } from './support/opik-test-server.js';
 import { copyOwnFixtureRoot, linkRealFixtureRoot, makeTempDir, OWN_SESSION_ID } from './support/fixture-roots.js';
 import { testMappingOptions } from './support/parse-helpers.js';
-import { generateDiscoveryTree } from '../bench/generate-corpus.js';
+import { generateCorpus, generateDiscoveryTree } from '../bench/generate-corpus.js';
 
 /**
  * The engine against a real LMDB in a temp dir and the Opik test server: destinations, adoption of the
@@ -55,7 +55,7 @@ afterEach(async () => {
 
 function openEngine(
   stateDir: string,
-  options: { project?: string; target?: OpikTestServer; force?: boolean; reader?: boolean } = {},
+  options: { project?: string; target?: OpikTestServer; force?: boolean; reader?: boolean; chunkBytes?: number } = {},
 ): TestEngine {
   const target = options.target ?? server;
   const projectName = options.project ?? 'engine-tests';
@@ -71,7 +71,7 @@ function openEngine(
     pool,
     mapping: () => testMappingOptions({ projectName, nowMs }),
     force: options.force ?? false,
-    maxChunkBytes: 8 * 1024 * 1024,
+    maxChunkBytes: options.chunkBytes ?? 8 * 1024 * 1024,
     leaseTtlMs: 60_000,
     stateDir,
   };
@@ -439,5 +439,101 @@ describe('sync engine: records Opik refuses', () => {
     } finally {
       await strict.close();
     }
+  });
+});
+
+describe('sync engine: chunks of one session in flight together', () => {
+  const CHUNK = 128 * 1024;
+  let big: SessionFile | undefined;
+
+  /** A generated 2 MB session of many turns (the real fixtures' large sessions have a few long ones). */
+  async function bigSession(): Promise<SessionFile> {
+    if (big) return big;
+    const root = join(temp.path, 'one-big-session');
+    await generateCorpus({
+      root,
+      seed: 11,
+      totalBytes: 2_400_000,
+      projects: 1,
+      largestSessionBytes: 2_000_000,
+      maxLineBytes: 64 * 1024,
+    });
+    const sessions = await sessionsOf(root);
+    big = sessions.reduce((a, b) => (b.size > a.size ? b : a));
+    return big;
+  }
+
+  /** The most batch requests the server was handling at one time. */
+  function peakOverlap(target: OpikTestServer): number {
+    const batches = target.requests.filter((request) => request.path.endsWith('/batch'));
+    let peak = 0;
+    for (const request of batches) {
+      const open = batches.filter((other) => other.at <= request.at && other.doneAt > request.at).length;
+      peak = Math.max(peak, open);
+    }
+    return peak;
+  }
+
+  const rowIds = (target: OpikTestServer, project: string): string[] =>
+    [
+      ...target.traces().filter((t) => t.project_name === project),
+      ...target.spans().filter((s) => s.project_name === project),
+    ]
+      .map((row) => row.id)
+      .sort();
+
+  it('sends the next chunk while the one before it is acknowledged; the rows are those of a one-chunk sync', async () => {
+    const linked = await startOpikTestServer({ validateWithSdk: false, network: { rttMs: 30 } });
+    try {
+      const session = await bigSession();
+      const whole = openEngine(freshStateDir(), { target: linked, project: 'whole' });
+      expect((await syncOneSession(whole.engine, session)).status).toBe('synced');
+      expect(peakOverlap(linked)).toBe(1); // one chunk: spans, then traces
+      linked.reset();
+
+      const chunked = openEngine(freshStateDir(), { target: linked, project: 'chunked', chunkBytes: CHUNK });
+      const outcome = await syncOneSession(chunked.engine, session);
+      expect(outcome.status).toBe('synced');
+      const batches = linked.requests.filter((request) => request.path.endsWith('/batch')).length;
+      expect(batches).toBeGreaterThan(10);
+      expect(peakOverlap(linked)).toBeGreaterThanOrEqual(2);
+      expect(rowIds(linked, 'chunked')).toHaveLength(outcome.created + outcome.spans);
+      const again = openEngine(freshStateDir(), { target: server, project: 'whole-again' });
+      await syncOneSession(again.engine, session);
+      expect(rowIds(linked, 'chunked')).toEqual(rowIds(server, 'whole-again'));
+    } finally {
+      await linked.close();
+    }
+  });
+
+  it('commits in chunk order: after a failed chunk the state holds a prefix, and a re-run completes it', async () => {
+    const session = await bigSession();
+    // Another server: the same mapping clock gives the same ids, which the test server would move across projects.
+    const cleanServer = await startOpikTestServer({ validateWithSdk: false });
+    const clean = openEngine(freshStateDir(), { target: cleanServer, project: 'prefix', chunkBytes: CHUNK });
+    await syncOneSession(clean.engine, session);
+    const cleanIds = rowIds(cleanServer, 'prefix');
+    await cleanServer.close();
+    const keys = Object.keys(clean.store.getIdentities(session.sessionId));
+    const offsets = clean.store.getConversations(session.sessionId, keys);
+    expect(keys.length).toBeGreaterThan(10);
+
+    // The seventh batch request is refused for quota (402: fatal, not retried); earlier ones pass.
+    server.injectFaults({ kind: 'delay', delayMs: 0, times: 6 }, { kind: 'status', status: 402 });
+    const handle = openEngine(freshStateDir(), { project: 'prefix', chunkBytes: CHUNK });
+    const failed = await syncOneSession(handle.engine, session);
+    expect(failed).toMatchObject({ status: 'failed', fatal: true, failure: { code: 'OCS_ERR_QUOTA' } });
+    const committed = handle.store.getConversations(session.sessionId, keys);
+    const isCommitted = (key: string): boolean => committed[key] !== undefined;
+    const done = keys.filter(isCommitted).map((key) => offsets[key]!.startOffset);
+    const open = keys.filter((key) => !isCommitted(key)).map((key) => offsets[key]!.startOffset);
+    expect(done.length).toBeGreaterThan(0);
+    expect(open.length).toBeGreaterThan(0);
+    expect(Math.max(...done)).toBeLessThan(Math.min(...open));
+    expect(handle.store.getSession(session.sessionId)?.conversationCount ?? 0).toBe(done.length);
+
+    const rerun = await syncOneSession(handle.engine, session);
+    expect(rerun.status).toBe('synced');
+    expect(rowIds(server, 'prefix')).toEqual(cleanIds);
   });
 });

@@ -140,8 +140,8 @@ async function syncUnderLease(
   token: string,
   force: boolean,
 ): Promise<SessionOutcome> {
-  const outcome = await runSessionChunks(engine, session, force, (state, plan) =>
-    syncSink(engine, session, token, state, plan),
+  const outcome = await runSessionChunks(engine, session, force, (state, plan, done) =>
+    syncSink(engine, session, token, state, plan, done),
   );
   if (outcome.status !== 'failed') stampSession(engine, session);
   return outcome;
@@ -150,7 +150,9 @@ async function syncUnderLease(
 /** Dry run: parse and compare with state, take no lease, send nothing, write nothing. */
 async function previewSession(engine: SyncEngineOptions, session: SessionFile): Promise<SessionOutcome> {
   const preview: NonNullable<SessionOutcome['preview']> = [];
-  const outcome = await runSessionChunks(engine, session, engine.force, () => previewSink(preview));
+  const outcome = await runSessionChunks(engine, session, engine.force, (_state, _plan, done) =>
+    previewSink(preview, done),
+  );
   return { ...outcome, preview };
 }
 
@@ -167,54 +169,116 @@ interface SelectedChunk {
   selection: ChunkSelection;
 }
 
-/** What a run does with each selected chunk; a returned outcome stops the session there. */
-type ChunkSink = (chunk: SelectedChunk, warnings: ParseWarning[]) => Promise<Stopped | undefined>;
+/**
+ * What a run does with each selected chunk. `take` may return before the chunk is done (sync keeps a
+ * few in flight); `settle` waits for them. Either returns why the session stopped, if it did; `done` is
+ * called once per chunk that counts (sent and committed, or previewed), in chunk order.
+ */
+interface ChunkSink {
+  take(chunk: SelectedChunk, warnings: ParseWarning[]): Promise<Stopped | undefined>;
+  settle(): Promise<Stopped | undefined>;
+}
 
-/** Sync: reserve the ids, send, and commit the chunk's state only once Opik acknowledged everything. */
+/**
+ * Chunks of one session uploading at once. Two overlap one chunk's round trips (spans, then its traces)
+ * with the next one's upload, which keeps a large session from waiting on the link chunk by chunk; the
+ * parse of the chunks after them runs meanwhile in the pool (see parsedChunks).
+ */
+const CHUNKS_IN_FLIGHT = 2;
+
+/**
+ * Sync: reserve the ids, send, and commit each chunk's state once Opik acknowledged it, in chunk order:
+ * a chunk acknowledged before the one ahead of it waits for that one's commit, and nothing is committed
+ * after a chunk that failed (its successors were sent with reserved ids, so a re-run upserts them).
+ */
 function syncSink(
   engine: SyncEngineOptions,
   session: SessionFile,
   token: string,
   initial: SessionState | undefined,
   plan: SessionPlan & { action: 'parse' },
+  done: (selection: ChunkSelection) => void,
 ): ChunkSink {
   let state = initial;
   let fromScratch = plan.fromScratch;
-  return async ({ kind, result, selection }, warnings) => {
-    // Ids are reserved before anything that uses them is sent; a chunk with nothing to send needs none.
-    const sending = selectsRecords(selection);
-    if (sending && !engine.store.reserveIdentities(session.sessionId, token, selection.identities))
-      return { failure: LOST_LEASE };
-    const sent = await sendChunk(engine.uploader!, selection.traces, selection.spans);
+  /** The last chunk's commit: every chunk commits after it, so the chain keeps chunk order. */
+  let committed: Promise<Stopped | undefined> = Promise.resolve(undefined);
+  const inFlight = new Set<Promise<Stopped | undefined>>();
+  let stopped: Stopped | undefined;
+
+  async function sendAndCommit(
+    chunk: SelectedChunk,
+    next: SessionState,
+    previous: Promise<Stopped | undefined>,
+    warnings: ParseWarning[],
+  ): Promise<Stopped | undefined> {
+    const sent = await sendChunk(engine.uploader!, chunk.selection.traces, chunk.selection.spans);
+    const ahead = await previous;
+    if (ahead) return ahead;
     if (!sent.ok) return { failure: sent.failure, fatal: sent.fatal };
-    for (const refused of sent.rejected) warnings.push(describeRefusedRecord(session, result, refused));
-    const now = Date.now();
-    const next =
-      kind === 'revisit' && state
-        ? reviseSessionState(state, result, selection, now)
-        : advanceSessionState(state, session, result, selection, fromScratch, now);
-    if (!engine.store.commitSession(token, next, selection.identities, selection.conversations)) {
+    for (const refused of sent.rejected) warnings.push(describeRefusedRecord(session, chunk.result, refused));
+    if (!engine.store.commitSession(token, next, chunk.selection.identities, chunk.selection.conversations))
       return { failure: LOST_LEASE };
-    }
-    state = next;
-    if (kind === 'chunk') fromScratch = false;
+    done(chunk.selection);
     return undefined;
+  }
+
+  return {
+    async take(chunk, warnings) {
+      if (stopped) return stopped;
+      const { kind, result, selection } = chunk;
+      // Ids are reserved before anything that uses them is sent; a chunk with nothing to send needs none.
+      if (selectsRecords(selection) && !engine.store.reserveIdentities(session.sessionId, token, selection.identities))
+        return (stopped = await settleWith({ failure: LOST_LEASE }));
+      const now = Date.now();
+      const next =
+        kind === 'revisit' && state
+          ? reviseSessionState(state, result, selection, now)
+          : advanceSessionState(state, session, result, selection, fromScratch, now);
+      state = next;
+      if (kind === 'chunk') fromScratch = false;
+      const commit = sendAndCommit(chunk, next, committed, warnings);
+      committed = commit;
+      inFlight.add(commit);
+      const remove = (): boolean => inFlight.delete(commit);
+      void commit.then(remove, remove); // a throw still reaches whoever awaits the chunk
+      while (inFlight.size >= CHUNKS_IN_FLIGHT && !stopped) stopped = await Promise.race(inFlight);
+      // A stopped session lets go of its lease only once nothing of it is on the way any more.
+      return stopped ? (stopped = await settleWith(stopped)) : undefined;
+    },
+    async settle() {
+      return (stopped = await settleWith(stopped));
+    },
   };
+
+  /** Waits for every chunk in flight; the first stop in chunk order wins. */
+  async function settleWith(stop: Stopped | undefined): Promise<Stopped | undefined> {
+    const last = await committed;
+    await Promise.all(inFlight);
+    return stop ?? last;
+  }
 }
 
 /** Dry run: note what would be created or updated. */
-function previewSink(preview: NonNullable<SessionOutcome['preview']>): ChunkSink {
-  return ({ result, before, selection }) => {
-    for (const conversation of result.conversations) {
-      if (!selection.conversations[conversation.key] || !selection.traces.includes(conversation.trace)) continue;
-      preview.push({
-        conversation: conversation.key,
-        name: conversation.name,
-        action: before[conversation.key] ? 'update' : 'create',
-        spans: conversation.spans.length,
-      });
-    }
-    return Promise.resolve(undefined);
+function previewSink(
+  preview: NonNullable<SessionOutcome['preview']>,
+  done: (selection: ChunkSelection) => void,
+): ChunkSink {
+  return {
+    take({ result, before, selection }) {
+      for (const conversation of result.conversations) {
+        if (!selection.conversations[conversation.key] || !selection.traces.includes(conversation.trace)) continue;
+        preview.push({
+          conversation: conversation.key,
+          name: conversation.name,
+          action: before[conversation.key] ? 'update' : 'create',
+          spans: conversation.spans.length,
+        });
+      }
+      done(selection);
+      return Promise.resolve(undefined);
+    },
+    settle: () => Promise.resolve(undefined),
   };
 }
 
@@ -268,7 +332,11 @@ async function runSessionChunks(
   engine: SyncEngineOptions,
   session: SessionFile,
   force: boolean,
-  makeSink: (state: SessionState | undefined, plan: SessionPlan & { action: 'parse' }) => ChunkSink,
+  makeSink: (
+    state: SessionState | undefined,
+    plan: SessionPlan & { action: 'parse' },
+    done: (selection: ChunkSelection) => void,
+  ) => ChunkSink,
 ): Promise<SessionOutcome> {
   const outcome = emptyOutcome(session, 'unchanged');
   const state = engine.store.getSession(session.sessionId);
@@ -276,9 +344,15 @@ async function runSessionChunks(
   if (plan.action === 'skip') return outcome;
   const prepared = await prepareSession(engine, session, plan, state);
   if ('failure' in prepared) return { ...outcome, status: 'failed', ...prepared };
-  const sink = makeSink(state, plan);
+  const sink = makeSink(state, plan, (selection) => {
+    outcome.created += selection.created;
+    outcome.updated += selection.updated;
+    outcome.spans += selection.spans.length;
+    if (selectsRecords(selection)) outcome.status = engine.uploader ? 'synced' : 'dry-run';
+  });
   for await (const { kind, result } of parsedChunks(engine, session, plan, state, prepared)) {
     if (engine.signal?.aborted) {
+      await sink.settle();
       return {
         ...outcome,
         status: 'failed',
@@ -288,17 +362,16 @@ async function runSessionChunks(
     }
     outcome.warnings.push(...result.warnings);
     // Compared with every conversation ever exported, even when re-reading from 0: an identical
-    // conversation is not re-sent, and a forced one counts as updated, not new.
+    // conversation is not re-sent, and a forced one counts as updated, not new. A chunk still in flight
+    // holds other conversations than this one (chunks split between conversations).
     const before = exportedBefore(engine, session, result, prepared.adopted);
     const selection = selectChangedRecords(result, before, force, Date.now());
-    const stopped = await sink({ kind, result, before, selection }, outcome.warnings);
-    if (stopped) return { ...outcome, status: 'failed', ...stopped };
     Object.assign(prepared.identities, selection.identities);
-    outcome.created += selection.created;
-    outcome.updated += selection.updated;
-    outcome.spans += selection.spans.length;
-    if (selectsRecords(selection)) outcome.status = engine.uploader ? 'synced' : 'dry-run';
+    const stopped = await sink.take({ kind, result, before, selection }, outcome.warnings);
+    if (stopped) return { ...outcome, status: 'failed', ...stopped };
   }
+  const stopped = await sink.settle();
+  if (stopped) return { ...outcome, status: 'failed', ...stopped };
   return outcome;
 }
 

@@ -97,6 +97,8 @@ export interface RecordedRequest {
   hadAuthorization: boolean;
   workspace: string | undefined;
   at: number;
+  /** When the answer was sent (0 while it is being handled). */
+  doneAt: number;
 }
 
 export interface OpikTestServer {
@@ -776,6 +778,7 @@ export async function startOpikTestServer(options: OpikTestServerOptions = {}): 
       hadAuthorization: authorization !== undefined && authorization !== '',
       workspace: headerValue(req, 'comet-workspace'),
       at,
+      doneAt: 0,
     };
     try {
       inFlight.add(record);
@@ -792,6 +795,7 @@ export async function startOpikTestServer(options: OpikTestServerOptions = {}): 
       record.status = reply.status;
       send(res, reply);
     } finally {
+      record.doneAt = Date.now();
       inFlight.delete(record);
       if (!forgotten.has(record)) requests.push(record);
     }
