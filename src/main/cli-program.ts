@@ -16,7 +16,7 @@ function positiveInt(value: string): number {
   return n;
 }
 
-/** More parser threads than this only costs memory: each holds a chunk of up to 8 MB and its records. */
+/** More parser threads than this only costs memory: each holds a chunk of up to 6 MB and its records. */
 const MAX_THREADS = 64;
 
 function threadCount(value: string): number {
@@ -137,7 +137,7 @@ export async function runCliProgram(argv: string[]): Promise<void> {
       nonNegativeInt,
     )
     .addOption(
-      new Option('--chunk-mb <n>', 'parse at most this many MB per step (bounds memory; default 8)')
+      new Option('--chunk-mb <n>', 'parse at most this many MB per step (bounds memory; default 6)')
         .argParser(positiveInt)
         .hideHelp(),
     )

@@ -187,6 +187,26 @@ interface ChunkSink {
 const CHUNKS_IN_FLIGHT = 2;
 
 /**
+ * Record bytes of all sessions' chunks on the way, per run. A session's first chunk in flight always
+ * goes (as without pipelining); a second one only while the run's total stays within two chunks' worth,
+ * so memory stays bounded however many sessions run at once.
+ */
+const bytesOnTheWay = new WeakMap<SyncEngineOptions, { bytes: number }>();
+
+function uploadBudget(engine: SyncEngineOptions): { bytes: number } {
+  let budget = bytesOnTheWay.get(engine);
+  if (!budget) bytesOnTheWay.set(engine, (budget = { bytes: 0 }));
+  return budget;
+}
+
+function recordBytes(selection: ChunkSelection): number {
+  let bytes = 0;
+  for (const record of selection.traces) bytes += record.bytes.byteLength;
+  for (const record of selection.spans) bytes += record.bytes.byteLength;
+  return bytes;
+}
+
+/**
  * Sync: reserve the ids, send, and commit each chunk's state once Opik acknowledged it, in chunk order:
  * a chunk acknowledged before the one ahead of it waits for that one's commit, and nothing is committed
  * after a chunk that failed (its successors were sent with reserved ids, so a re-run upserts them).
@@ -205,6 +225,8 @@ function syncSink(
   let committed: Promise<Stopped | undefined> = Promise.resolve(undefined);
   const inFlight = new Set<Promise<Stopped | undefined>>();
   let stopped: Stopped | undefined;
+  const budget = uploadBudget(engine);
+  const budgetBytes = 2 * engine.maxChunkBytes;
 
   async function sendAndCommit(
     chunk: SelectedChunk,
@@ -237,14 +259,21 @@ function syncSink(
           : advanceSessionState(state, session, result, selection, fromScratch, now);
       state = next;
       if (kind === 'chunk') fromScratch = false;
+      const bytes = recordBytes(selection);
+      const overBudget = (): boolean => inFlight.size > 0 && budget.bytes + bytes > budgetBytes;
+      while ((inFlight.size >= CHUNKS_IN_FLIGHT || overBudget()) && !stopped) stopped = await Promise.race(inFlight);
+      // A stopped session lets go of its lease only once nothing of it is on the way any more.
+      if (stopped) return (stopped = await settleWith(stopped));
+      budget.bytes += bytes;
       const commit = sendAndCommit(chunk, next, committed, warnings);
       committed = commit;
       inFlight.add(commit);
-      const remove = (): boolean => inFlight.delete(commit);
+      const remove = (): void => {
+        inFlight.delete(commit);
+        budget.bytes -= bytes;
+      };
       void commit.then(remove, remove); // a throw still reaches whoever awaits the chunk
-      while (inFlight.size >= CHUNKS_IN_FLIGHT && !stopped) stopped = await Promise.race(inFlight);
-      // A stopped session lets go of its lease only once nothing of it is on the way any more.
-      return stopped ? (stopped = await settleWith(stopped)) : undefined;
+      return undefined;
     },
     async settle() {
       return (stopped = await settleWith(stopped));

@@ -113,7 +113,7 @@ export async function openSyncRuntime(
     // A dry run shows counts and names only: its records carry no content (see MappingOptions.payloads).
     mapping: mappingOptionsFor(config, flags.redact !== false, extraPatterns, !flags.dryRun),
     force: Boolean(flags.force),
-    maxChunkBytes: Math.max(1, flags.chunkMb ?? 8) * 1024 * 1024,
+    maxChunkBytes: Math.max(1, flags.chunkMb ?? 6) * 1024 * 1024,
     leaseTtlMs: LEASE_TTL_MS,
     signal: options.signal,
     stateDir,
