@@ -1,7 +1,6 @@
 import { refreshSession } from '../pipeline/transcript/discover-sessions.js';
 import type { Failure } from '../pipeline/errors.js';
 import type { OpikUploader } from '../pipeline/upload/opik-uploader.js';
-import type { RejectedItem } from '../pipeline/upload/uploader-types.js';
 import type { OpikReader } from '../pipeline/upload/opik-reader.js';
 import {
   planAgentRevisits,
@@ -11,14 +10,22 @@ import {
   type SessionPlan,
 } from '../pipeline/state/plan-session-sync.js';
 import { selectChangedRecords, selectsRecords, type ChunkSelection } from '../pipeline/state/select-changed-records.js';
-import { advanceSessionState, reviseSessionState } from '../pipeline/state/advance-session-state.js';
-import { adoptExportedRows } from '../pipeline/state/adopt-exported-rows.js';
 import type { ConversationIdentity, MappingOptions, ParseWarning, SessionFile } from '../pipeline/session-model.js';
-import type { SerializedRecord, WireParseResult } from '../pipeline/map/serialize-parse-result.js';
+import type { WireParseResult } from '../pipeline/map/serialize-parse-result.js';
 import { writeSessionStamp } from '../pipeline/state/session-stamp.js';
 import type { ConversationState, SessionState, StateStore } from '../pipeline/state/state-store.js';
 import type { ParsePool } from './parse-pool.js';
 import { readSessionChunks, type ChunkReadOptions } from './read-session-chunks.js';
+import {
+  previewSink,
+  syncSink,
+  type ChunkSink,
+  type PreviewEntry,
+  type SinkEngine,
+  type Stopped,
+  type UploadBudget,
+} from './chunk-sinks.js';
+import { adoptFromDestination, forgetThreadList, listThreadsForRun } from './adopt-from-destination.js';
 
 /**
  * The per-session pipeline: plan from stat data and state, adopt what the destination already holds,
@@ -40,7 +47,7 @@ export interface SessionOutcome {
   /** A failure that will stop the whole run (bad key, quota, rejected data, abort). */
   fatal?: boolean;
   /** Dry run: the records that would have been sent. */
-  preview?: Array<{ conversation: string; name: string; action: 'create' | 'update'; spans: number }>;
+  preview?: PreviewEntry[];
 }
 
 export interface SyncEngineOptions {
@@ -64,23 +71,18 @@ export interface SyncEngineOptions {
 }
 
 const MAX_DIRTY_RERUNS = 20;
-/** How long "the project held no trace" is believed: rows another process writes meanwhile are rare. */
-const EMPTY_PROJECT_TTL_MS = 10 * 60_000;
+/** Record bytes on the way, per run (see chunk-sinks.ts). */
+const budgets = new WeakMap<SyncEngineOptions, UploadBudget>();
+
+function sinkEngine(engine: SyncEngineOptions): SinkEngine {
+  let budget = budgets.get(engine);
+  if (!budget) budgets.set(engine, (budget = { bytes: 0 }));
+  return { store: engine.store, uploader: engine.uploader!, maxChunkBytes: engine.maxChunkBytes, budget };
+}
 
 function emptyOutcome(session: SessionFile, status: SessionStatus): SessionOutcome {
   return { sessionId: session.sessionId, path: session.path, status, created: 0, updated: 0, spans: 0, warnings: [] };
 }
-
-/** Why a session stopped before its end. */
-interface Stopped {
-  failure: Failure;
-  fatal?: boolean;
-}
-
-const LOST_LEASE: Failure = {
-  code: 'OCS_ERR_STATE',
-  message: 'lost the session lease while syncing; another process will finish it',
-};
 
 /**
  * Sync one session under its lease: parse from the cursor chunk by chunk, send what changed, and commit
@@ -141,7 +143,7 @@ async function syncUnderLease(
   force: boolean,
 ): Promise<SessionOutcome> {
   const outcome = await runSessionChunks(engine, session, force, (state, plan, done) =>
-    syncSink(engine, session, token, state, plan, done),
+    syncSink(sinkEngine(engine), session, token, state, plan, done),
   );
   if (outcome.status !== 'failed') stampSession(engine, session);
   return outcome;
@@ -149,7 +151,7 @@ async function syncUnderLease(
 
 /** Dry run: parse and compare with state, take no lease, send nothing, write nothing. */
 async function previewSession(engine: SyncEngineOptions, session: SessionFile): Promise<SessionOutcome> {
-  const preview: NonNullable<SessionOutcome['preview']> = [];
+  const preview: PreviewEntry[] = [];
   const outcome = await runSessionChunks(engine, session, engine.force, (_state, _plan, done) =>
     previewSink(preview, done),
   );
@@ -158,199 +160,6 @@ async function previewSession(engine: SyncEngineOptions, session: SessionFile): 
 
 function stampSession(engine: SyncEngineOptions, session: SessionFile): void {
   if (engine.stateDir) writeSessionStamp(engine.stateDir, session, engine.store.destination.key);
-}
-
-/** One parsed chunk with what was exported of its conversations and what of it to send. */
-interface SelectedChunk {
-  /** `revisit`: a closed conversation parsed again for its grown subagents; the cursor does not move. */
-  kind: 'chunk' | 'revisit';
-  result: WireParseResult;
-  before: Record<string, ConversationState>;
-  selection: ChunkSelection;
-}
-
-/**
- * What a run does with each selected chunk. `take` may return before the chunk is done (sync keeps a
- * few in flight); `settle` waits for them. Either returns why the session stopped, if it did; `done` is
- * called once per chunk that counts (sent and committed, or previewed), in chunk order.
- */
-interface ChunkSink {
-  take(chunk: SelectedChunk, warnings: ParseWarning[]): Promise<Stopped | undefined>;
-  settle(): Promise<Stopped | undefined>;
-}
-
-/**
- * Chunks of one session uploading at once. Two overlap one chunk's round trips (spans, then its traces)
- * with the next one's upload, which keeps a large session from waiting on the link chunk by chunk; the
- * parse of the chunks after them runs meanwhile in the pool (see parsedChunks).
- */
-const CHUNKS_IN_FLIGHT = 2;
-
-/**
- * Record bytes of all sessions' chunks on the way, per run. A session's first chunk in flight always
- * goes (as without pipelining); a second one only while the run's total stays within two chunks' worth,
- * so memory stays bounded however many sessions run at once.
- */
-const bytesOnTheWay = new WeakMap<SyncEngineOptions, { bytes: number }>();
-
-function uploadBudget(engine: SyncEngineOptions): { bytes: number } {
-  let budget = bytesOnTheWay.get(engine);
-  if (!budget) bytesOnTheWay.set(engine, (budget = { bytes: 0 }));
-  return budget;
-}
-
-function recordBytes(selection: ChunkSelection): number {
-  let bytes = 0;
-  for (const record of selection.traces) bytes += record.bytes.byteLength;
-  for (const record of selection.spans) bytes += record.bytes.byteLength;
-  return bytes;
-}
-
-/**
- * Sync: reserve the ids, send, and commit each chunk's state once Opik acknowledged it, in chunk order:
- * a chunk acknowledged before the one ahead of it waits for that one's commit, and nothing is committed
- * after a chunk that failed (its successors were sent with reserved ids, so a re-run upserts them).
- */
-function syncSink(
-  engine: SyncEngineOptions,
-  session: SessionFile,
-  token: string,
-  initial: SessionState | undefined,
-  plan: SessionPlan & { action: 'parse' },
-  done: (selection: ChunkSelection) => void,
-): ChunkSink {
-  let state = initial;
-  let fromScratch = plan.fromScratch;
-  /** The last chunk's commit: every chunk commits after it, so the chain keeps chunk order. */
-  let committed: Promise<Stopped | undefined> = Promise.resolve(undefined);
-  const inFlight = new Set<Promise<Stopped | undefined>>();
-  let stopped: Stopped | undefined;
-  const budget = uploadBudget(engine);
-  const budgetBytes = 2 * engine.maxChunkBytes;
-
-  async function sendAndCommit(
-    chunk: SelectedChunk,
-    next: SessionState,
-    previous: Promise<Stopped | undefined>,
-    warnings: ParseWarning[],
-  ): Promise<Stopped | undefined> {
-    const sent = await sendChunk(engine.uploader!, chunk.selection.traces, chunk.selection.spans);
-    const ahead = await previous;
-    if (ahead) return ahead;
-    if (!sent.ok) return { failure: sent.failure, fatal: sent.fatal };
-    for (const refused of sent.rejected) warnings.push(describeRefusedRecord(session, chunk.result, refused));
-    if (!engine.store.commitSession(token, next, chunk.selection.identities, chunk.selection.conversations))
-      return { failure: LOST_LEASE };
-    done(chunk.selection);
-    return undefined;
-  }
-
-  return {
-    async take(chunk, warnings) {
-      if (stopped) return stopped;
-      const { kind, result, selection } = chunk;
-      // Ids are reserved before anything that uses them is sent; a chunk with nothing to send needs none.
-      if (selectsRecords(selection) && !engine.store.reserveIdentities(session.sessionId, token, selection.identities))
-        return (stopped = await settleWith({ failure: LOST_LEASE }));
-      const now = Date.now();
-      const next =
-        kind === 'revisit' && state
-          ? reviseSessionState(state, result, selection, now)
-          : advanceSessionState(state, session, result, selection, fromScratch, now);
-      state = next;
-      if (kind === 'chunk') fromScratch = false;
-      const bytes = recordBytes(selection);
-      const overBudget = (): boolean => inFlight.size > 0 && budget.bytes + bytes > budgetBytes;
-      while ((inFlight.size >= CHUNKS_IN_FLIGHT || overBudget()) && !stopped) stopped = await Promise.race(inFlight);
-      // A stopped session lets go of its lease only once nothing of it is on the way any more.
-      if (stopped) return (stopped = await settleWith(stopped));
-      budget.bytes += bytes;
-      const commit = sendAndCommit(chunk, next, committed, warnings);
-      committed = commit;
-      inFlight.add(commit);
-      const remove = (): void => {
-        inFlight.delete(commit);
-        budget.bytes -= bytes;
-      };
-      void commit.then(remove, remove); // a throw still reaches whoever awaits the chunk
-      return undefined;
-    },
-    async settle() {
-      return (stopped = await settleWith(stopped));
-    },
-  };
-
-  /** Waits for every chunk in flight; the first stop in chunk order wins. */
-  async function settleWith(stop: Stopped | undefined): Promise<Stopped | undefined> {
-    const last = await committed;
-    await Promise.all(inFlight);
-    return stop ?? last;
-  }
-}
-
-/** Dry run: note what would be created or updated. */
-function previewSink(
-  preview: NonNullable<SessionOutcome['preview']>,
-  done: (selection: ChunkSelection) => void,
-): ChunkSink {
-  return {
-    take({ result, before, selection }) {
-      for (const conversation of result.conversations) {
-        if (!selection.conversations[conversation.key] || !selection.traces.includes(conversation.trace)) continue;
-        preview.push({
-          conversation: conversation.key,
-          name: conversation.name,
-          action: before[conversation.key] ? 'update' : 'create',
-          spans: conversation.spans.length,
-        });
-      }
-      done(selection);
-      return Promise.resolve(undefined);
-    },
-    settle: () => Promise.resolve(undefined),
-  };
-}
-
-/**
- * Spans before their trace: a trace in Opik then means every span of its fingerprint was acknowledged,
- * which is what adopting a conversation from its trace relies on (sync-metadata.ts).
- */
-async function sendChunk(
-  uploader: OpikUploader,
-  traces: SerializedRecord[],
-  spans: SerializedRecord[],
-): Promise<{ ok: true; rejected: RejectedItem[] } | { ok: false; failure: Failure; fatal: boolean }> {
-  const rejected: RejectedItem[] = [];
-  for (const records of [spans, traces]) {
-    if (records.length === 0) continue;
-    const sent = records === spans ? await uploader.uploadSpans(records) : await uploader.uploadTraces(records);
-    if (!sent.ok) return sent;
-    // Records Opik refused one by one (when the uploader narrows a refused batch down): the rest went.
-    rejected.push(...(sent.rejected ?? []));
-  }
-  return { ok: true, rejected };
-}
-
-/**
- * A record Opik refused, as a warning at the line its turn starts on. The turn's state is committed
- * like the rest (sending it again as it is would be refused again); `sync --force` re-sends it.
- */
-function describeRefusedRecord(session: SessionFile, result: WireParseResult, refused: RejectedItem): ParseWarning {
-  for (const conversation of result.conversations) {
-    const kind =
-      conversation.trace === refused.item
-        ? 'trace'
-        : conversation.spans.includes(refused.item as SerializedRecord)
-          ? 'a span'
-          : undefined;
-    if (kind === undefined) continue;
-    return {
-      file: session.path,
-      line: conversation.startLine,
-      message: `Opik refused ${kind} of the turn starting here, the rest was sent: ${refused.message}`,
-    };
-  }
-  return { file: session.path, line: 0, message: `Opik refused a record, the rest was sent: ${refused.message}` };
 }
 
 /**
@@ -442,49 +251,6 @@ async function prepareSession(
   return prepared;
 }
 
-/**
- * A session this destination has no state for may still have rows there (state deleted, another machine,
- * another state dir): their ids are adopted before anything is parsed. A project that held no trace when
- * first asked needs no look-up per session, which keeps a backfill into a new project as fast as before.
- */
-async function adoptFromDestination(
-  engine: SyncEngineOptions,
-  session: SessionFile,
-): Promise<
-  { identities: Record<string, ConversationIdentity>; conversations: Record<string, ConversationState> } | Stopped
-> {
-  const none = { identities: {}, conversations: {} };
-  const reader = engine.reader;
-  if (!reader) return none;
-  const holds = await projectHoldsTraces(reader);
-  if (!holds.ok) return holds;
-  if (!holds.value) return none;
-  const threads = await runThreads.get(engine);
-  if (threads?.ok && !threads.value.has(session.sessionId)) return none;
-  const rows = await reader.listThreadTraces(session.sessionId);
-  if (!rows.ok) return rows;
-  const adopted = adoptExportedRows(session.sessionId, rows.value, Date.now());
-  return { identities: adopted.identities, conversations: adopted.conversations };
-}
-
-const projectProbes = new WeakMap<
-  OpikReader,
-  { at: number; holds: Promise<Awaited<ReturnType<OpikReader['projectHasTraces']>>> }
->();
-
-/** Asked once per reader (and again after EMPTY_PROJECT_TTL_MS while it is empty); failures are not kept. */
-async function projectHoldsTraces(reader: OpikReader): ReturnType<OpikReader['projectHasTraces']> {
-  const cached = projectProbes.get(reader);
-  if (cached && Date.now() - cached.at < EMPTY_PROJECT_TTL_MS) return cached.holds;
-  const probe = { at: Date.now(), holds: reader.projectHasTraces() };
-  projectProbes.set(reader, probe);
-  const holds = await probe.holds;
-  // Failed: ask again next time. Holding traces: it will not become empty; keep the answer.
-  if (!holds.ok) projectProbes.delete(reader);
-  else if (holds.value) probe.at = Infinity;
-  return holds;
-}
-
 /** Closed conversations parsed again for grown subagents, then the session from its cursor. */
 async function* parsedChunks(
   engine: SyncEngineOptions,
@@ -573,30 +339,6 @@ function chunkReadOptions(
   };
 }
 
-/** From this many sessions without state in one run, the project's thread ids are listed once instead. */
-const THREAD_LIST_FROM = 50;
-/** A run's list of the project's threads (see listThreadsForRun); failed lists are not used. */
-const runThreads = new WeakMap<SyncEngineOptions, Promise<Awaited<ReturnType<OpikReader['listThreadIds']>>>>();
-
-/**
- * Many sessions without state in one run (a new machine, a lost or second state dir, a project that
- * holds other sessions): one listing of the project's threads tells which of them can have rows there,
- * so only those are looked up. Not for an empty project (the probe says so) nor for a few sessions.
- */
-async function listThreadsForRun(engine: SyncEngineOptions, sessions: SessionFile[]): Promise<void> {
-  const reader = engine.reader;
-  if (!reader || !engine.uploader) return;
-  let stateless = 0;
-  for (const session of sessions) {
-    if (engine.store.getSession(session.sessionId) === undefined) stateless += 1;
-    if (stateless >= THREAD_LIST_FROM) break;
-  }
-  if (stateless < THREAD_LIST_FROM) return;
-  const holds = await projectHoldsTraces(reader);
-  if (!holds.ok || !holds.value) return;
-  runThreads.set(engine, reader.listThreadIds());
-}
-
 /** Run sessions with bounded concurrency; a fatal failure stops starting new ones. */
 export async function syncSessions(
   engine: SyncEngineOptions,
@@ -626,6 +368,6 @@ export async function syncSessions(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
-  runThreads.delete(engine);
+  forgetThreadList(engine);
   return fatal ? { outcomes, fatal } : { outcomes };
 }
