@@ -27,6 +27,11 @@ export interface BenchServer {
   countTraces(projectName: string): Promise<number>;
   /** The newest traces of a project (ids are UUIDv7, so newest first). */
   newestTraces(projectName: string, size: number): Promise<TraceRow[]>;
+  /**
+   * The traces of one thread (a session). A turn appended to an old session gets an id of the session's
+   * time, not of now, so it is not among the newest: look it up by its thread.
+   */
+  threadTraces(projectName: string, threadId: string): Promise<TraceRow[]>;
   /** CPU time (user + system) the server process has used so far, from /proc; undefined off Linux. */
   cpuMs(): Promise<number | undefined>;
   /** The emulated network (round trip, uplink cap in bytes/s; 0 / undefined = none); kept across reset(). */
@@ -107,8 +112,14 @@ export async function startBenchServer(options: BenchServerOptions = {}): Promis
   };
   await applyLatency();
 
-  const listTraces = async (projectName: string, size: number): Promise<{ total: number; content: TraceRow[] }> => {
-    const url = `${ready.baseUrl}/v1/private/traces?project_name=${encodeURIComponent(projectName)}&size=${size}`;
+  const listTraces = async (
+    projectName: string,
+    size: number,
+    threadId?: string,
+  ): Promise<{ total: number; content: TraceRow[] }> => {
+    let url = `${ready.baseUrl}/v1/private/traces?project_name=${encodeURIComponent(projectName)}&size=${size}`;
+    if (threadId !== undefined)
+      url += `&filters=${encodeURIComponent(JSON.stringify([{ field: 'thread_id', operator: '=', value: threadId }]))}`;
     const response = await fetch(url);
     if (!response.ok) throw new Error(`list traces: HTTP ${response.status}`);
     return (await response.json()) as { total: number; content: TraceRow[] };
@@ -126,6 +137,9 @@ export async function startBenchServer(options: BenchServerOptions = {}): Promis
     },
     async newestTraces(projectName, size) {
       return (await listTraces(projectName, size)).content;
+    },
+    async threadTraces(projectName, threadId) {
+      return (await listTraces(projectName, 1000, threadId)).content;
     },
     cpuMs() {
       return readCpuMs(ready.pid);

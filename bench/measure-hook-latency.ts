@@ -110,10 +110,15 @@ export async function measureHookLatency(context: BenchContext): Promise<HookRes
     assertCliOk(run, 'hook (unchanged)');
     unchangedMs.push(run.ms);
   }
-  // An unchanged session must not have started a detached sync: it would log a line.
+  // An unchanged session must stop after a stat: one "unchanged (fast path)" line per call, and no
+  // detached sync (it would log a status line).
   await new Promise((resolve) => setTimeout(resolve, 300));
-  const extra = (await readHookLog(stateDir)).length - logBefore - runs;
-  if (extra !== 0) throw new Error(`hook with nothing changed wrote ${extra} log lines (it should stop after a stat)`);
+  const unchangedLines = (await readHookLog(stateDir)).slice(logBefore + runs);
+  const fastPath = unchangedLines.filter((line) => / unchanged \(fast path\) ms=\d+$/.test(line)).length;
+  if (fastPath !== runs || unchangedLines.length !== runs)
+    throw new Error(
+      `hook with nothing changed: ${fastPath} fast-path lines of ${unchangedLines.length} for ${runs} calls (it should stop after a stat)`,
+    );
   context.log(`hook: nothing changed, median ${median(unchangedMs).toFixed(0)} ms`);
 
   const detachedCallMs: number[] = [];

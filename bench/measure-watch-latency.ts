@@ -68,8 +68,8 @@ export async function measureWatchLatency(context: BenchContext, debounceMs = 20
       const appendedAt = performance.now();
       let seenAt: number | undefined;
       while (performance.now() - appendedAt < TIMEOUT_MS) {
-        const newest = await server.newestTraces(PROJECT, 10);
-        if (newest.some((trace) => trace.metadata?.conversation_key === uuid)) {
+        const traces = await server.threadTraces(PROJECT, cursor.sessionId);
+        if (traces.some((trace) => trace.metadata?.conversation_key === uuid)) {
           seenAt = performance.now();
           break;
         }
@@ -77,7 +77,13 @@ export async function measureWatchLatency(context: BenchContext, debounceMs = 20
           throw new Error(`watch: the watcher exited (${child.exitCode}) ${stderr.slice(-300)}`);
         await delay(POLL_MS);
       }
-      if (seenAt === undefined) throw new Error(`watch: appended prompt not on the server after ${TIMEOUT_MS} ms`);
+      if (seenAt === undefined) {
+        const traces = await server.threadTraces(PROJECT, cursor.sessionId);
+        throw new Error(
+          `watch: appended prompt not on the server after ${TIMEOUT_MS} ms (${traces.length} traces in its thread; ` +
+            `watcher said: ${stdout.trim().split('\n').slice(-3).join(' | ')} ${stderr.trim().split('\n').slice(-3).join(' | ')})`,
+        );
+      }
       latenciesMs.push(seenAt - appendedAt);
       context.log(`watch: round ${i + 1}/${rounds}: ${(seenAt - appendedAt).toFixed(0)} ms`);
       // Let the post-sync size re-check settle before the next append.
