@@ -1,9 +1,10 @@
-import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startOpikTestServer, type OpikTestServer, type StoredTrace } from './support/opik-test-server.js';
 import { copyOwnFixtureRoot, makeTempDir, OWN_SESSION_ID } from './support/fixture-roots.js';
 import { cliEnv, runCli } from './support/run-cli.js';
+import { appendAgentCall } from './support/grow-transcript.js';
 
 /**
  * Issue 14, points 7 and 8, through the CLI: a same-length edit of a transcript is sent (the secret a user
@@ -55,24 +56,6 @@ function traceOf(key: string): StoredTrace {
   return trace;
 }
 
-/** One more API call of a subagent, at `timestamp`: its last assistant line again with new ids. */
-async function appendAgentCall(path: string, timestamp: string): Promise<void> {
-  const lines = (await readFile(path, 'utf8')).trim().split('\n');
-  const last = JSON.parse(lines.filter((line) => line.includes('"assistant"')).pop()!) as {
-    uuid: string;
-    message: Record<string, unknown>;
-  };
-  const grown = {
-    ...last,
-    uuid: `${last.uuid}-grown`,
-    parentUuid: last.uuid,
-    timestamp,
-    requestId: 'req_grown',
-    message: { ...last.message, id: 'msg_grown', content: [{ type: 'text', text: 'one more finding' }] },
-  };
-  await appendFile(path, `${JSON.stringify(grown)}\n`);
-}
-
 describe('change detection by content (issue 14, point 7)', () => {
   it('a same-length sed -i edit is seen and re-sent, and so is one written in place', async () => {
     await sync();
@@ -101,7 +84,7 @@ describe('subagent growth updates its trace (issue 14, point 8)', () => {
     const spans = (owner.metadata as { span_count: number }).span_count;
     const agent = join(claude, 'projects', PROJECT_DIR, OWN_SESSION_ID, 'subagents', 'agent-a1b2c3d.jsonl');
     // After everything the turn holds (its compaction ends at 10:10:01), before the next prompt.
-    await appendAgentCall(agent, '2026-11-20T10:10:30.000Z');
+    await appendAgentCall(agent, '2026-11-20T10:10:30.000Z', 'grown');
     expect(await sync()).toEqual({ created: 0, updated: 1 });
     const after = server.trace(owner.id)!;
     expect(after.end_time).toBe('2026-11-20T10:10:30.000Z');
@@ -114,7 +97,11 @@ describe('subagent growth updates its trace (issue 14, point 8)', () => {
     const wrapper = server.spans().find((span) => span.name === 'warmup')!;
     const owner = server.trace(wrapper.trace_id!)!;
     const spans = (owner.metadata as { span_count: number }).span_count;
-    await appendAgentCall(join(claude, 'projects', PROJECT_DIR, 'agent-wwarm01.jsonl'), '2026-11-20T09:59:59.000Z');
+    await appendAgentCall(
+      join(claude, 'projects', PROJECT_DIR, 'agent-wwarm01.jsonl'),
+      '2026-11-20T09:59:59.000Z',
+      'grown',
+    );
     expect(await sync()).toEqual({ created: 0, updated: 1 });
     expect(server.span(wrapper.id)?.end_time).toBe('2026-11-20T09:59:59.000Z');
     expect((server.trace(owner.id)!.metadata as { span_count: number }).span_count).toBe(spans + 1);

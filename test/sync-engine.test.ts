@@ -1,4 +1,4 @@
-import { appendFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createParsePool, type ParsePool } from '../src/main/parse-pool.js';
@@ -11,6 +11,7 @@ import { createOpikUploader, type OpikUploader } from '../src/pipeline/upload/op
 import { startOpikTestServer, type OpikTestServer, type StoredTrace } from './support/opik-test-server.js';
 import { copyOwnFixtureRoot, linkRealFixtureRoot, makeTempDir, OWN_SESSION_ID } from './support/fixture-roots.js';
 import { testMappingOptions } from './support/parse-helpers.js';
+import { appendAgentCall } from './support/grow-transcript.js';
 import { generateCorpus, generateDiscoveryTree } from '../bench/generate-corpus.js';
 
 /**
@@ -281,28 +282,6 @@ describe('sync engine: change detection by content', () => {
 });
 
 describe('sync engine: subagent growth updates its trace', () => {
-  /** A line like the file's last assistant line, later and with new ids: one more API call of the agent. */
-  async function appendAgentCall(path: string, timestamp: string, suffix: string): Promise<void> {
-    const lines = (await readFile(path, 'utf8')).trim().split('\n');
-    const last = JSON.parse(lines.filter((line) => line.includes('"assistant"')).pop()!) as {
-      uuid: string;
-      message: Record<string, unknown>;
-    };
-    const grown = {
-      ...last,
-      uuid: `${last.uuid}-${suffix}`,
-      parentUuid: last.uuid,
-      timestamp,
-      requestId: `req_grown_${suffix}`,
-      message: {
-        ...last.message,
-        id: `msg_grown_${suffix}`,
-        content: [{ type: 'text', text: `one more finding (${suffix})` }],
-      },
-    };
-    await appendFile(path, `${JSON.stringify(grown)}\n`);
-  }
-
   it('maps the spawning conversation again when a subagent of a closed conversation grows: end time, span count, tool span', async () => {
     const root = join(temp.path, `own-${(run += 1)}`);
     await copyOwnFixtureRoot(root);
