@@ -3,7 +3,7 @@ import { creator as recommendedPreset } from '@secretlint/secretlint-rule-preset
 import { describe, expect, it } from 'vitest';
 import { createRedactor, type Redactor } from '../src/pipeline/privacy/redact-secrets.js';
 import { SECRET_FIXTURES, fakeChars } from './support/planted-secrets.js';
-import { FRESH_CORPUS, HELD_OUT_CORPUS, loadCorpus } from './support/redaction-corpus.js';
+import { ALPHABETS, FRESH_CORPUS, HELD_OUT_CORPUS, loadCorpus, survives } from './support/redaction-corpus.js';
 
 /**
  * Differential test with secretlint's recommended preset as the oracle (issue 14, point 6): every secret
@@ -69,11 +69,6 @@ function secretsOf(f: Finding): string[] {
   return [value];
 }
 
-/** As the corpus judge: gone means not there whole and, for a long secret, not its last 8 characters either. */
-function survives(secret: string, output: string): boolean {
-  return output.includes(secret) || (secret.length > 12 && output.includes(secret.slice(-8)));
-}
-
 interface Text {
   source: string;
   text: string;
@@ -82,8 +77,7 @@ interface Text {
   negative: boolean;
 }
 
-const b64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-const b64url = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const { b64, b64url } = ALPHABETS;
 const p = (...pieces: string[]): string => pieces.join('');
 
 /**
