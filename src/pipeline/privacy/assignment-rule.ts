@@ -1,4 +1,4 @@
-import type { Rule, Tally } from './redaction-rule.js';
+import { isBlank, isQuote, type Rule, type Tally } from './redaction-rule.js';
 import { describeName, MAX_NAME_CHARS } from './secret-names.js';
 import { isCommandLineSecret, isSecretValue, looksLikeFile, type NameInfo } from './secret-values.js';
 
@@ -26,8 +26,6 @@ const CODE_STOPS = charTable(' \t\n\r\f\v"\'`,;(){}[]<>|&');
 const isNameChar = (c: number): boolean => c < 128 && NAME_CHARS[c] === 1;
 const isNameStart = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
 const isStop = (table: Uint8Array, c: number): boolean => c < 128 && table[c] === 1;
-const isQuote = (ch: string | undefined): ch is '"' | "'" | '`' => ch === '"' || ch === "'" || ch === '`';
-const isBlank = (ch: string | undefined): boolean => ch === ' ' || ch === '\t';
 
 /**
  * `indexOf` memoised for the few characters a value scan looks for (quotes, newline); valid

@@ -1,4 +1,4 @@
-import { marker, type Rule, type Span, spliceSpans, type Tally } from './redaction-rule.js';
+import { isBlank, marker, type Rule, type Span, spliceSpans, type Tally } from './redaction-rule.js';
 import { describeName } from './secret-names.js';
 import { isCommandLineSecret } from './secret-values.js';
 import { readCommand, type ShellCommand, type ShellWord, unquoted } from './shell-words.js';
@@ -402,13 +402,11 @@ function worthReading(s: string, at: number, trigger: string): boolean {
   const word = trigger.slice(1).trimEnd();
   if (word.startsWith('-') || word.startsWith('/') || FLAGLESS.test(`${word} `)) return true;
   let end = at;
-  while (end > 0 && isBlankChar(s[end - 1]!)) end--;
+  while (end > 0 && isBlank(s[end - 1])) end--;
   let start = end;
   while (start > 0 && end - start < 24 && !/\s/.test(s[start - 1]!)) start--;
   return SUBCOMMAND_OWNERS.has(toolName(s.slice(start, end)));
 }
-
-const isBlankChar = (c: string): boolean => c === ' ' || c === '\t';
 
 function redactCommandLines(s: string, tally: Tally): string {
   const spans: Span[] = [];

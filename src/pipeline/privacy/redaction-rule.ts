@@ -56,6 +56,9 @@ export function regexRule(
 }
 
 export const hasDigit = (s: string): boolean => /\d/.test(s);
+/** The quotes a shell or a config file may put around a value. */
+export const isQuote = (ch: string | undefined): ch is '"' | "'" | '`' => ch === '"' || ch === "'" || ch === '`';
+export const isBlank = (ch: string | undefined): boolean => ch === ' ' || ch === '\t';
 export const hasLetter = (s: string): boolean => /[A-Za-z]/.test(s);
 
 /** Values that stand for a secret rather than being one: `$VAR`, `<key>`, `{{ x }}`, `***`, `your-key`, … */

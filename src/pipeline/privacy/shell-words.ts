@@ -1,3 +1,4 @@
+import { isBlank, isQuote } from './redaction-rule.js';
 /**
  * The words of one simple shell command, read well enough to find a flag's value: blanks split words,
  * quotes (also JSON-escaped `\"`) group them, `;` `&` `|` `(` `)` and a line end stop the command.
@@ -19,8 +20,6 @@ export interface ShellCommand {
 
 const MAX_QUOTED_CHARS = 1024;
 
-const isBlank = (c: string | undefined): boolean => c === ' ' || c === '\t';
-const isQuote = (c: string | undefined): boolean => c === '"' || c === "'" || c === '`';
 const isStop = (c: string | undefined): boolean =>
   c === undefined || c === '\n' || c === '\r' || c === ';' || c === '&' || c === '|' || c === '(' || c === ')';
 
