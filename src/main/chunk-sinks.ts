@@ -159,10 +159,12 @@ export function syncSink(
     },
   };
 
-  /** Waits for every chunk in flight; the first stop in chunk order wins. */
+  /**
+   * Waits for every chunk in flight: each one settles only after the one ahead of it, so the last one
+   * settles last. The first stop in chunk order wins.
+   */
   async function settleWith(stop: Stopped | undefined): Promise<Stopped | undefined> {
     const last = await committed;
-    await Promise.all(inFlight);
     return stop ?? last;
   }
 }
