@@ -25,6 +25,9 @@ export interface OpikReaderConfig {
   signal?: AbortSignal;
 }
 
+/** A row of a list answer: its id, and whatever else the server sent. */
+type ListedRow = { id: string } & Record<string, unknown>;
+
 export type ReadOutcome<T> = { ok: true; value: T } | { ok: false; failure: Failure; fatal: boolean };
 
 export interface OpikReader {
@@ -169,6 +172,27 @@ export function createOpikReader(config: OpikReaderConfig): OpikReader {
     return { code: 'OCS_ERR_REJECTED', message: `Opik refused to list traces (${status}).` };
   }
 
+  /** Every row with a string `id`, over all pages of a list. */
+  async function listRows(
+    params: Record<string, string>,
+    size: number,
+    resource: 'traces' | 'traces/threads',
+  ): Promise<ReadOutcome<ListedRow[]>> {
+    const rows: ListedRow[] = [];
+    for (let page = 1; ; page++) {
+      const answer = await getPage({ ...params, page: String(page), size: String(size) }, resource);
+      if (!answer.ok) return answer;
+      const content = answer.value?.content ?? [];
+      for (const row of content) {
+        if (typeof row === 'object' && row !== null && typeof (row as { id?: unknown }).id === 'string')
+          rows.push(row as ListedRow);
+      }
+      const total = answer.value?.total;
+      if (content.length < size || (typeof total === 'number' && page * size >= total))
+        return { ok: true, value: rows };
+    }
+  }
+
   return {
     get requests() {
       return requests;
@@ -183,36 +207,12 @@ export function createOpikReader(config: OpikReaderConfig): OpikReader {
 
     async listThreadTraces(threadId) {
       const filters = JSON.stringify([{ field: 'thread_id', operator: '=', value: threadId }]);
-      const traces: ExportedTrace[] = [];
-      for (let page = 1; ; page++) {
-        const answer = await getPage({ filters, page: String(page), size: String(pageSize) });
-        if (!answer.ok) return answer;
-        const content = answer.value?.content ?? [];
-        for (const row of content) {
-          if (typeof row === 'object' && row !== null && typeof (row as { id?: unknown }).id === 'string')
-            traces.push(row as ExportedTrace);
-        }
-        const total = answer.value?.total;
-        if (content.length < pageSize || (typeof total === 'number' && page * pageSize >= total))
-          return { ok: true, value: traces };
-      }
+      return listRows({ filters }, pageSize, 'traces');
     },
 
     async listThreadIds() {
-      const ids = new Set<string>();
-      const size = 1000;
-      for (let page = 1; ; page++) {
-        const answer = await getPage({ page: String(page), size: String(size), truncate: 'true' }, 'traces/threads');
-        if (!answer.ok) return answer;
-        const content = answer.value?.content ?? [];
-        for (const row of content) {
-          const id = typeof row === 'object' && row !== null ? (row as { id?: unknown }).id : undefined;
-          if (typeof id === 'string') ids.add(id);
-        }
-        const total = answer.value?.total;
-        if (content.length < size || (typeof total === 'number' && page * size >= total))
-          return { ok: true, value: ids };
-      }
+      const rows = await listRows({ truncate: 'true' }, 1000, 'traces/threads');
+      return rows.ok ? { ok: true, value: new Set(rows.value.map((row) => row.id)) } : rows;
     },
 
     async close() {
